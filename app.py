@@ -1,0 +1,28 @@
+"""Knowledge Console: the router. Opens the shared console, draws the sidebar, runs the page."""
+
+import streamlit as st
+
+from rag.console import database_label
+from rag.document_store import document_count
+from ui.console import get_console
+
+st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
+
+console = get_console()
+pages = [
+    st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True),
+    st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
+]
+navigation = st.navigation(pages)
+
+with st.sidebar:
+    settings = console.settings
+    answers = "offline (quotes the documents)" if settings.answer_mode == "offline" else settings.chat_model
+    st.caption(
+        f"**Answers:** {answers}  \n"
+        f"**Embeddings:** {console.embedder.model} ({console.embedder.provider})  \n"
+        f"**Knowledge base:** {console.kb.name}, {document_count(console.engine, console.kb)} documents  \n"
+        f"**Database:** {database_label(console)}"
+    )
+
+navigation.run()

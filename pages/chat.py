@@ -1,0 +1,66 @@
+"""Ask: support agents chat with the knowledge base and get cited answers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rag.answering import ask
+from rag.document_store import document_count
+from rag.errors import ConsoleError, QuestionRejected
+from ui.console import current_user, get_console
+from ui.sources import render_sources
+
+console = get_console()
+state = st.session_state.setdefault("chat", {"conversation_id": None, "messages": []})
+
+title, button = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Ask the knowledge base")
+if button.button("New conversation", icon=":material/add_comment:", width="stretch"):
+    state.update(conversation_id=None, messages=[])
+    st.rerun()
+
+if document_count(console.engine, console.kb) == 0:
+    st.info("The library is empty, so there is nothing to answer from yet. Upload documents or load the sample knowledge base first.")
+    st.page_link("pages/documents.py", label="Go to Documents", icon=":material/folder_open:")
+
+for message in state["messages"]:
+    with st.chat_message(message["role"]):
+        st.markdown(message["text"])
+        if message["role"] == "assistant":
+            if message.get("error"):
+                st.warning(message["error"])
+            render_sources(message["passages"], message["cited"], answered=message["answered"])
+
+question = st.chat_input("Ask a question about your documents")
+if question:
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        try:
+            stream = ask(console, question, user=current_user(console), conversation_id=state["conversation_id"])
+        except QuestionRejected as exc:
+            st.warning(str(exc))
+            st.stop()
+        except ConsoleError as exc:
+            st.error(f"The question could not be answered: {exc}")
+            st.stop()
+        st.write_stream(stream)
+        result = stream.result
+        assert result is not None  # the stream is exhausted
+        if result.error:
+            st.warning(f"The answer could not be completed: {result.error}. The passages found are below.")
+        if not result.answered:
+            st.caption("Logged as unanswered, so the missing documentation can be written.")
+        render_sources(result.passages, result.cited, answered=result.answered)
+    state["conversation_id"] = result.conversation_id
+    state["messages"] += [
+        {"role": "user", "text": question},
+        {
+            "role": "assistant",
+            "text": result.answer or "_(no answer)_",
+            "passages": result.passages,
+            "cited": result.cited,
+            "answered": result.answered,
+            "error": result.error,
+        },
+    ]

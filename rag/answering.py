@@ -1,0 +1,176 @@
+"""Answer a question: retrieve, generate (streamed), check citations, log everything.
+
+`ask` returns an `AnswerStream`: iterate it for the answer's text as it is produced (the chat
+page hands it to `st.write_stream`); once exhausted, `result` holds what was stored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rag.answer_log import AnswerRecord, log_answer
+from rag.answer_text import NOT_KNOWN, is_not_known
+from rag.call_log import CallRecord, timed_embed
+from rag.citations import cited_numbers, drop_unknown_citations
+from rag.console import Console
+from rag.conversations import recent_turns, start_conversation
+from rag.errors import ModelError, QuestionRejected
+from rag.generation import AnswerRequest, Generation, Passage, Turn
+from rag.retrieval import retrieve
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    answer_id: int
+    conversation_id: uuid.UUID
+    answer: str
+    answered: bool
+    incomplete: bool
+    passages: list[Passage]
+    cited: set[int]
+    error: str | None
+
+
+def ask(
+    console: Console, question: str, *, user: str, conversation_id: uuid.UUID | None = None
+) -> AnswerStream:
+    """Retrieve and start answering; raises QuestionRejected, or ModelError if retrieval fails."""
+    question = " ".join(question.split())
+    settings = console.settings
+    if not question:
+        raise QuestionRejected("Please type a question.")
+    if len(question) > settings.max_question_chars:
+        raise QuestionRejected(
+            f"The question is {len(question):,} characters long; the limit is {settings.max_question_chars:,}."
+        )
+    started = time.perf_counter()
+    if conversation_id is None:
+        conversation_id = start_conversation(console.engine, user=user, title=question)
+    history = recent_turns(console.engine, conversation_id, limit=settings.history_turns)
+    stream = AnswerStream(console, question, history, user=user, conversation_id=conversation_id)
+    stream.started = started
+    stream.retrieve()
+    return stream
+
+
+class AnswerStream:
+    def __init__(
+        self, console: Console, question: str, history: list[Turn], *, user: str, conversation_id: uuid.UUID
+    ) -> None:
+        self.console = console
+        self.question = question
+        self.history = history
+        self.user = user
+        self.conversation_id = conversation_id
+        self.calls: list[CallRecord] = []
+        self.timings: dict[str, float | None] = {}
+        self.passages: list[Passage] = []
+        self.relevant: list[Passage] = []
+        self.started = time.perf_counter()
+        self.result: AnswerResult | None = None
+
+    def retrieve(self) -> None:
+        t0 = time.perf_counter()
+        queries = [self.question]
+        if self.history:
+            # A follow-up ("and for refunds?") is searched both alone and with the previous question.
+            queries.append(f"{self.history[-1].question} {self.question}")
+        try:
+            batch = timed_embed(self.console.embedder, queries, purpose="query_embedding", calls=self.calls)
+        except ModelError as exc:
+            self._finish("", error=exc, generation=None)
+            raise
+        t1 = time.perf_counter()
+        self.passages = retrieve(
+            self.console.engine, self.console.kb, batch.vectors, k=self.console.settings.top_k
+        )
+        self.timings["embed"] = (t1 - t0) * 1000
+        self.timings["retrieve"] = (time.perf_counter() - t1) * 1000
+        threshold = self.console.settings.min_relevance
+        self.relevant = [p for p in self.passages if p.score >= threshold]
+
+    def __iter__(self) -> Iterator[str]:
+        if not self.relevant:
+            yield NOT_KNOWN
+            self._finish(NOT_KNOWN, error=None, generation=None)
+            return
+        generator = self.console.generator
+        request = AnswerRequest(self.question, self.history, self.relevant)
+        generation: Generation | None = None
+        try:
+            generation = generator.generate(request)
+            yield from generation
+        except ModelError as exc:
+            self._finish(generation.text if generation else "", error=exc, generation=generation)
+            return
+        self._finish(generation.text, error=None, generation=generation)
+
+    def _finish(self, text: str, *, error: ModelError | None, generation: Generation | None) -> None:
+        known = {p.number for p in self.relevant}
+        text, removed = drop_unknown_citations(text.strip(), known)
+        cited = cited_numbers(text) & known
+        note = f"removed citations of sources that were not retrieved: {sorted(removed)}" if removed else None
+        if generation is not None:
+            self.calls.extend(generation.calls)
+            self.calls.append(self._chat_call(generation, error))
+            self.timings["generate"] = (
+                generation.finished_s or time.perf_counter() - generation.started
+            ) * 1000
+            first = generation.first_token_s
+            self.timings["first_token"] = first * 1000 if first is not None else None
+        elif error is not None and self.relevant:
+            self.calls.append(self._failed_chat_call(error))
+        self.timings["total"] = (time.perf_counter() - self.started) * 1000
+        answered = bool(text) and not is_not_known(text) and bool(self.relevant)
+        record = AnswerRecord(
+            conversation_id=self.conversation_id,
+            question=self.question,
+            answer=text,
+            answered=answered,
+            incomplete=error is not None and bool(text),
+            passages=self.passages,
+            cited=cited,
+            answer_mode=self.console.generator.mode,
+            model=self.console.generator.model,
+            embedding_model=self.console.embedder.model,
+            tokens_in=generation.usage.tokens_in if generation else 0,
+            tokens_out=generation.usage.tokens_out if generation else 0,
+            timings_ms=self.timings,
+            error_code=error.code if error else None,
+            error=str(error) if error else note,
+            user=self.user,
+        )
+        answer_id = log_answer(
+            self.console.engine, self.console.kb, record, self.calls, self.console.settings.prices
+        )
+        self.result = AnswerResult(
+            answer_id,
+            self.conversation_id,
+            text,
+            answered,
+            record.incomplete,
+            self.passages,
+            cited,
+            str(error) if error else None,
+        )
+
+    def _failed_chat_call(self, error: ModelError) -> CallRecord:
+        generator = self.console.generator
+        return CallRecord("chat", generator.mode, generator.model, 0, 0, 0.0, False, error.code)
+
+    def _chat_call(self, generation: Generation, error: ModelError | None) -> CallRecord:
+        generator = self.console.generator
+        duration = (generation.finished_s or time.perf_counter() - generation.started) * 1000
+        return CallRecord(
+            purpose="chat",
+            provider=generator.mode,
+            model=generation.model,
+            tokens_in=generation.usage.tokens_in,
+            tokens_out=generation.usage.tokens_out,
+            duration_ms=duration,
+            ok=error is None,
+            error_code=error.code if error else None,
+        )

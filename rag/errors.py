@@ -1,0 +1,35 @@
+"""The console's own exceptions: each carries a message meant for the person using it."""
+
+from __future__ import annotations
+
+
+class ConsoleError(Exception):
+    """An error the user can act on; its message is safe to show in the UI."""
+
+
+class ConfigError(ConsoleError):
+    """A setting is missing, malformed or inconsistent."""
+
+
+class RejectedFile(ConsoleError):
+    """An uploaded file cannot be ingested; the message says why."""
+
+
+class QuestionRejected(ConsoleError):
+    """A question cannot be asked as it is (empty, too long)."""
+
+
+class EmbeddingModelMismatch(ConsoleError):
+    """The knowledge base was built with another embedding model than the one configured."""
+
+
+class DatabaseUnavailable(ConsoleError):
+    """PostgreSQL cannot be reached or set up."""
+
+
+class ModelError(ConsoleError):
+    """A model API call failed; `code` is a short machine-readable reason."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code

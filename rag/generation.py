@@ -1,0 +1,76 @@
+"""The generator seam: what an answerer receives and how it hands back a streamed answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from rag.call_log import CallRecord
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as the answerer sees it; `number` is its citation label [n]."""
+
+    number: int
+    chunk_id: int
+    document_id: int
+    document: str
+    location: str
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    question: str
+    history: list[Turn]
+    passages: list[Passage]
+
+
+@dataclass
+class Usage:
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
+class Generation:
+    """A streamed answer: iterate for text deltas; usage and timings are final once exhausted."""
+
+    def __init__(self, deltas: Iterable[str], *, model: str, usage: Usage | None = None) -> None:
+        self._deltas = deltas
+        self.model = model
+        self.usage = usage if usage is not None else Usage()
+        self.started = time.perf_counter()
+        self.first_token_s: float | None = None
+        self.finished_s: float | None = None
+        self.text = ""
+        # API calls made to produce this answer besides the chat call (e.g. sentence embeddings)
+        self.calls: list[CallRecord] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for delta in self._deltas:
+            if not delta:
+                continue
+            if self.first_token_s is None:
+                self.first_token_s = time.perf_counter() - self.started
+            self.text += delta
+            yield delta
+        self.finished_s = time.perf_counter() - self.started
+
+
+class Generator(Protocol):
+    mode: str  # "offline" or "openai"
+    model: str
+
+    def generate(self, request: AnswerRequest) -> Generation:
+        """Start an answer; raises ModelError if the model cannot be reached."""
+        ...

@@ -1,0 +1,147 @@
+"""Upload pipeline: check, parse, chunk, embed in batches, store in one transaction, log.
+
+Every file ends as ingested, replaced (a new version of a file with the same name), duplicate
+(the same bytes are already there) or rejected/failed with a reason, and nothing half-stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy.exc
+
+from rag.call_log import CallRecord, record_calls, timed_embed
+from rag.chunking import Chunk, chunk_sections
+from rag.console import Console
+from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
+from rag.errors import ModelError, RejectedFile
+from rag.parsing import parse_document
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    filename: str
+    outcome: str  # ingested, replaced, duplicate, rejected, failed
+    message: str
+    document_id: int | None = None
+    chunk_count: int = 0
+    token_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("ingested", "replaced", "duplicate")
+
+
+def ingest_file(
+    console: Console, filename: str, data: bytes, *, user: str, progress: Progress | None = None
+) -> IngestResult:
+    started = time.perf_counter()
+    calls: list[CallRecord] = []
+    report = progress or (lambda _fraction, _stage: None)
+    content_hash = hashlib.sha256(data).hexdigest()
+    try:
+        result = _ingest(console, Path(filename).name, data, content_hash, user, report, calls)
+    except RejectedFile as exc:
+        result = IngestResult(Path(filename).name, "rejected", str(exc))
+    except ModelError as exc:
+        result = IngestResult(Path(filename).name, "failed", f"Embedding failed: {exc}")
+    record_calls(
+        console.engine, calls, prices=console.settings.prices, user=user, document_id=result.document_id
+    )
+    record_ingestion_event(
+        console.engine,
+        console.kb,
+        filename=result.filename,
+        content_hash=content_hash if data else None,
+        size_bytes=len(data),
+        outcome=result.outcome,
+        reason=None if result.outcome in ("ingested", "replaced") else result.message,
+        document_id=result.document_id,
+        chunk_count=result.chunk_count,
+        token_count=result.token_count,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        uploaded_by=user,
+    )
+    report(1.0, result.outcome)
+    return result
+
+
+def _ingest(
+    console: Console,
+    filename: str,
+    data: bytes,
+    content_hash: str,
+    user: str,
+    report: Progress,
+    calls: list[CallRecord],
+) -> IngestResult:
+    settings = console.settings
+    if len(data) > settings.max_upload_bytes:
+        raise RejectedFile(
+            f"The file is {len(data) / 1_048_576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
+        )
+    existing = find_by_hash(console.engine, console.kb, content_hash)
+    if existing is not None:
+        return _duplicate(filename, existing.id, existing.title)
+    report(0.02, "parsing")
+    parsed = parse_document(filename, data)
+    chunks = chunk_sections(parsed.sections, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
+    if not chunks:
+        raise RejectedFile("The file contains no text to index.")
+    vectors = _embed_chunks(console, chunks, report, calls)
+    report(0.95, "storing")
+    doc = NewDocument(
+        title=parsed.title,
+        filename=filename,
+        kind=parsed.kind,
+        content_hash=content_hash,
+        size_bytes=len(data),
+        flags=parsed.flags,
+        uploaded_by=user,
+    )
+    try:
+        with console.engine.begin() as conn:
+            stored = store_document(conn, console.kb, doc, chunks, vectors)
+    except sqlalchemy.exc.IntegrityError:
+        # Someone stored the same bytes while we were embedding: theirs is the document.
+        winner = find_by_hash(console.engine, console.kb, content_hash)
+        if winner is None:
+            raise
+        return _duplicate(filename, winner.id, winner.title)
+    tokens = sum(c.token_count for c in chunks)
+    outcome = "replaced" if stored.replaced else "ingested"
+    message = f"{len(chunks)} chunks, {tokens:,} tokens" + (
+        f" (version {stored.version})" if stored.replaced else ""
+    )
+    return IngestResult(filename, outcome, message, stored.id, len(chunks), tokens)
+
+
+def _embed_chunks(
+    console: Console, chunks: list[Chunk], report: Progress, calls: list[CallRecord]
+) -> npt.NDArray[np.float32]:
+    size = console.settings.embedding_batch_size
+    parts = []
+    for start in range(0, len(chunks), size):
+        report(0.05 + 0.9 * start / len(chunks), f"embedding {start + 1}-{min(start + size, len(chunks))}")
+        batch = timed_embed(
+            console.embedder,
+            [c.text for c in chunks[start : start + size]],
+            purpose="ingest_embedding",
+            calls=calls,
+        )
+        parts.append(batch.vectors)
+    return np.vstack(parts)
+
+
+def _duplicate(filename: str, document_id: int, title: str) -> IngestResult:
+    return IngestResult(
+        filename, "duplicate", f"Same content as '{title}', already in the library.", document_id
+    )

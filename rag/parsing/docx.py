@@ -1,0 +1,99 @@
+"""Word (.docx): paragraphs and tables grouped under their headings, after a zip-bomb check."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+
+import docx
+from docx.document import Document
+from docx.table import Table
+from docx.text.paragraph import Paragraph
+
+from rag.errors import RejectedFile
+from rag.parsing.document import ParsedDocument, Section
+from rag.parsing.normalize import collapse_whitespace, normalize_text
+
+_MAX_ENTRIES = 10_000
+_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+_MAX_RATIO = 100
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_NOT_DOCX = "The file is named .docx but is not a Word document."
+_DAMAGED = "This file could not be read: the Word document is damaged."
+
+
+def parse_docx(data: bytes) -> ParsedDocument:
+    _check_archive(data)
+    try:
+        document = docx.Document(io.BytesIO(data))
+        title = collapse_whitespace(document.core_properties.title or "")
+        sections = list(_sections(document))
+    # Boundary around python-docx: malformed parts surface as KeyError, lxml syntax errors,
+    # PackageNotFoundError, ValueError, ...
+    except Exception as exc:
+        raise RejectedFile(_DAMAGED) from exc
+    return ParsedDocument(title=title, kind="docx", sections=sections)
+
+
+def _check_archive(data: bytes) -> None:
+    if data.startswith(_OLE_MAGIC):
+        raise RejectedFile(
+            "The file is not a .docx: old .doc files and password-protected documents cannot be "
+            "read; save it as an unprotected .docx and upload it again."
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise RejectedFile(_NOT_DOCX) from exc
+    # Sizes come from the central directory; zipfile stops at the declared size when
+    # reading, so checking them here bounds what python-docx will inflate.
+    if len(entries) > _MAX_ENTRIES:
+        raise RejectedFile("The Word document has more than 10,000 parts; it looks like a zip bomb.")
+    unpacked = sum(entry.file_size for entry in entries)
+    if unpacked > _MAX_UNCOMPRESSED:
+        raise RejectedFile("The Word document expands to more than 200 MB; it is too large to read.")
+    if unpacked > _MAX_RATIO * max(sum(entry.compress_size for entry in entries), 1):
+        raise RejectedFile("The Word document is compressed more than 100 to 1; it looks like a zip bomb.")
+    if not any(entry.filename == "word/document.xml" for entry in entries):
+        raise RejectedFile(_NOT_DOCX)
+
+
+def _sections(document: Document) -> Iterator[Section]:
+    heading: str | None = None
+    lines: list[str] = []
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            lines.extend(_table_lines(block))
+        elif _is_heading(block) and (text := collapse_whitespace(block.text)):
+            if section := _section(lines, heading):
+                yield section
+            heading, lines = text, [text]
+        else:
+            lines.append(block.text)
+    if section := _section(lines, heading):
+        yield section
+
+
+def _section(lines: list[str], heading: str | None) -> Section | None:
+    text = normalize_text("\n".join(lines))
+    return Section(text=text, heading=heading) if text else None
+
+
+def _is_heading(paragraph: Paragraph) -> bool:
+    name = paragraph.style.name if paragraph.style is not None else None
+    return bool(name) and str(name).startswith(("Heading", "Title"))
+
+
+def _table_lines(table: Table) -> Iterator[str]:
+    for row in table.rows:
+        cells: list[str] = []
+        previous = None
+        for cell in row.cells:
+            # A merged cell is reported once per grid column it spans.
+            if cell._tc is not previous:
+                cells.append(collapse_whitespace(cell.text))
+            previous = cell._tc
+        if any(cells):
+            yield " | ".join(cells)

@@ -1,0 +1,121 @@
+"""HTML: visible text only, grouped under h1-h6; hidden text is dropped and flagged."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+from bs4.element import NavigableString, Tag
+
+from rag.parsing.document import ParsedDocument, Section
+from rag.parsing.normalize import collapse_whitespace, normalize_text
+
+HIDDEN_TEXT_REMOVED = "hidden_text_removed"
+
+_NOT_CONTENT = frozenset({"script", "style", "noscript", "template", "head"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_CELLS = frozenset({"td", "th"})
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog",
+        "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr",
+        "html", "legend", "li", "main", "nav", "ol", "p", "section", "summary", "table", "tbody",
+        "tfoot", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+
+
+class _BlockEnd:
+    """Stack marker: the block element opened here has closed."""
+
+
+_BLOCK_END = _BlockEnd()
+
+
+class _SectionBuilder:
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self._heading: str | None = None
+        self._lines: list[str] = []
+        self._line: list[str] = []
+
+    def add(self, text: str) -> None:
+        self._line.append(re.sub(r"\s+", " ", text))
+
+    def add_cell_separator(self) -> None:
+        if "".join(self._line).strip():
+            self._line.append(" | ")
+
+    def add_lines(self, text: str) -> None:
+        self.end_line()
+        self._lines.append(text)
+
+    def end_line(self) -> None:
+        if line := "".join(self._line).strip():
+            self._lines.append(line)
+        self._line = []
+
+    def start_section(self, heading: str) -> None:
+        self.end_section()
+        self._heading, self._lines = heading, [heading]
+
+    def end_section(self) -> None:
+        self.end_line()
+        if text := normalize_text("\n".join(self._lines)):
+            self.sections.append(Section(text=text, heading=self._heading))
+
+
+def parse_html(text: str) -> ParsedDocument:
+    with warnings.catch_warnings():
+        # A page whose whole text looks like a URL or file name is still a page.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(text, "html.parser")
+    title = _title(soup)
+    builder = _SectionBuilder()
+    hidden_text = False
+    stack: list[object] = [soup]
+    # An explicit stack, not recursion: hostile pages nest elements thousands deep.
+    while stack:
+        node = stack.pop()
+        if node is _BLOCK_END:
+            builder.end_line()
+        elif type(node) is NavigableString:  # not comments, doctypes or script bodies
+            builder.add(str(node))
+        elif isinstance(node, Tag) and node.name not in _NOT_CONTENT:
+            if _is_hidden(node):
+                hidden_text = hidden_text or bool(node.get_text(strip=True))
+            elif node.name in _HEADINGS and (heading := collapse_whitespace(node.get_text(" "))):
+                builder.start_section(heading)
+            elif node.name == "pre":
+                builder.add_lines(node.get_text())
+            elif node.name == "br":
+                builder.end_line()
+            else:
+                if node.name in _CELLS:
+                    builder.add_cell_separator()
+                if node.name in _BLOCKS:
+                    builder.end_line()
+                    stack.append(_BLOCK_END)
+                stack.extend(reversed(node.contents))
+    builder.end_section()
+    flags = [HIDDEN_TEXT_REMOVED] if hidden_text else []
+    return ParsedDocument(title=title, kind="html", sections=builder.sections, flags=flags)
+
+
+def _is_hidden(tag: Tag) -> bool:
+    style = tag.get("style")
+    return (
+        tag.has_attr("hidden")
+        or str(tag.get("aria-hidden", "")).strip().lower() == "true"
+        or (isinstance(style, str) and _HIDING_STYLE.search(style) is not None)
+    )
+
+
+def _title(soup: BeautifulSoup) -> str:
+    for name in ("title", "h1"):
+        tag = soup.find(name)
+        if isinstance(tag, Tag) and (text := collapse_whitespace(tag.get_text(" "))):
+            return text
+    return ""

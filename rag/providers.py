@@ -1,0 +1,49 @@
+"""Build the configured embedder and answerer: local and offline by default, OpenAI when asked."""
+
+from __future__ import annotations
+
+from rag.embedding import Embedder
+from rag.extractive import ExtractiveGenerator
+from rag.generation import Generator
+from rag.local_embedder import MODEL as LOCAL_MODEL
+from rag.local_embedder import LocalEmbedder
+from rag.settings import Settings
+
+_local: dict[str, LocalEmbedder] = {}
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    if settings.embedding_provider == "local":
+        if settings.embedding_model != LOCAL_MODEL:
+            from rag.errors import ConfigError
+
+            raise ConfigError(f"The local embedder runs {LOCAL_MODEL} only, not {settings.embedding_model!r}")
+        # One model in memory per process, however many consoles are opened.
+        return _local.setdefault(LOCAL_MODEL, LocalEmbedder())
+    from rag.openai_embedder import OpenAIEmbedder
+
+    return OpenAIEmbedder(client=_client(settings), model=settings.embedding_model)
+
+
+def make_generator(settings: Settings, embedder: Embedder) -> Generator:
+    if settings.answer_mode == "offline":
+        return ExtractiveGenerator(embedder=embedder)
+    from rag.openai_chat import OpenAIChatGenerator
+
+    return OpenAIChatGenerator(
+        client=_client(settings),
+        model=settings.chat_model,
+        temperature=settings.chat_temperature,
+        max_tokens=settings.chat_max_tokens,
+    )
+
+
+def _client(settings: Settings):  # type: ignore[no-untyped-def]
+    from rag.openai_client import make_client
+
+    return make_client(
+        api_key=settings.openai_api_key or "",
+        base_url=settings.openai_base_url,
+        timeout_s=settings.openai_timeout_s,
+        max_retries=settings.openai_max_retries,
+    )

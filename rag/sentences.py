@@ -1,0 +1,31 @@
+"""Sentence boundaries, good enough for chunking and for quoting: no model, no network."""
+
+from __future__ import annotations
+
+import re
+
+# A sentence ends at . ! ? (optionally followed by quotes or brackets) before whitespace and an
+# uppercase letter, digit or opening quote; or at a blank line / line break before a list item.
+_BOUNDARY = re.compile(
+    r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])"""  # end of sentence
+    r"""|\n\s*\n"""  # paragraph break
+    r"""|\n(?=\s*(?:[-*•]|\d+[.)])\s)"""  # list item on its own line
+)
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "No.", "Fig.", "approx.")
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Character offsets where sentences begin, in order; always starts with 0 for non-empty text."""
+    starts = [0] if text else []
+    for match in _BOUNDARY.finditer(text):
+        if text[: match.start()].endswith(_ABBREVIATIONS):
+            continue
+        if match.end() < len(text):
+            starts.append(match.end())
+    return starts
+
+
+def split_sentences(text: str) -> list[str]:
+    starts = sentence_starts(text)
+    ends = [*starts[1:], len(text)]
+    return [text[a:b].strip() for a, b in zip(starts, ends, strict=True) if text[a:b].strip()]

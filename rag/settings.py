@@ -1,0 +1,177 @@
+"""All settings in one place: environment first, then `.streamlit/secrets.toml`, then defaults.
+
+The app, the CLI and the tests build settings the same way, so a value set in either source
+means the same everywhere. Defaults are embedded and offline.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import ConfigError
+
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
+SECRETS_FILE = Path(".streamlit/secrets.toml")
+
+
+@dataclass(frozen=True)
+class Price:
+    """Dollars per million tokens."""
+
+    input: float
+    output: float = 0.0
+
+
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "text-embedding-3-small": Price(0.02),
+    "text-embedding-3-large": Price(0.13),
+    "text-embedding-ada-002": Price(0.10),
+    LOCAL_EMBEDDING_MODEL: Price(0.0),
+    "extractive": Price(0.0),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    openai_timeout_s: float = 30.0
+    openai_max_retries: int = 2
+    embedding_provider: str = "local"
+    embedding_model: str = LOCAL_EMBEDDING_MODEL
+    embedding_batch_size: int = 64
+    answer_mode: str = "offline"
+    chat_model: str = "gpt-4o"
+    chat_temperature: float = 0.3
+    chat_max_tokens: int = 700
+    knowledge_base: str = "default"
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    top_k: int = 5
+    min_relevance: float = 0.3
+    history_turns: int = 3
+    max_upload_mb: float = 50.0
+    max_question_chars: int = 2000
+    default_user: str = "local user"
+    prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+def load_settings(env: Mapping[str, str] | None = None, secrets_file: Path | None = SECRETS_FILE) -> Settings:
+    """Build and validate the settings from `env` (default: the process environment)."""
+    values = _read_secrets(secrets_file)
+    values.update({k: v for k, v in (os.environ if env is None else env).items() if v != ""})
+    return _build(values)
+
+
+def _read_secrets(path: Path | None) -> dict[str, str]:
+    if path is None or not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return {k: str(v) for k, v in data.items() if isinstance(v, str | int | float | bool)}
+
+
+def _build(v: Mapping[str, str]) -> Settings:
+    key = v.get("OPENAI_API_KEY")
+    provider = v.get("EMBEDDING_PROVIDER", "openai" if key else "local").lower()
+    mode = v.get("ANSWER_MODE", "openai" if key else "offline").lower()
+    _check_choice("EMBEDDING_PROVIDER", provider, ("local", "openai"))
+    _check_choice("ANSWER_MODE", mode, ("offline", "openai"))
+    if "openai" in (provider, mode) and not key:
+        raise ConfigError("OPENAI_API_KEY is required when EMBEDDING_PROVIDER or ANSWER_MODE is openai")
+    local = provider == "local"
+    default_model = LOCAL_EMBEDDING_MODEL if local else OPENAI_EMBEDDING_MODEL
+    settings = Settings(
+        data_dir=Path(v.get("DATA_DIR", "data")),
+        database_url=v.get("DATABASE_URL"),
+        openai_api_key=key,
+        openai_base_url=v.get("OPENAI_BASE_URL"),
+        openai_timeout_s=_number(v, "OPENAI_TIMEOUT", 30.0),
+        openai_max_retries=int(_number(v, "OPENAI_MAX_RETRIES", 2)),
+        embedding_provider=provider,
+        embedding_model=v.get("EMBEDDING_MODEL", default_model),
+        embedding_batch_size=int(_number(v, "EMBEDDING_BATCH_SIZE", 64)),
+        answer_mode=mode,
+        chat_model=v.get("CHAT_MODEL", "gpt-4o"),
+        chat_temperature=_number(v, "CHAT_TEMPERATURE", 0.3),
+        chat_max_tokens=int(_number(v, "CHAT_MAX_TOKENS", 700)),
+        knowledge_base=v.get("KNOWLEDGE_BASE", "default"),
+        chunk_tokens=int(_number(v, "CHUNK_TOKENS", 200 if local else 600)),
+        chunk_overlap=int(_number(v, "CHUNK_OVERLAP", 40 if local else 100)),
+        top_k=int(_number(v, "TOP_K", 5)),
+        min_relevance=_number(v, "MIN_RELEVANCE", 0.3 if local else 0.25),
+        history_turns=int(_number(v, "HISTORY_TURNS", 3)),
+        max_upload_mb=_number(v, "MAX_UPLOAD_MB", 50.0),
+        max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
+        default_user=v.get("CONSOLE_USER", _login_name()),
+        prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+    )
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if not 0 <= s.chunk_overlap < s.chunk_tokens:
+        raise ConfigError("CHUNK_OVERLAP must be at least 0 and smaller than CHUNK_TOKENS")
+    if s.chunk_tokens < 20:
+        raise ConfigError("CHUNK_TOKENS must be at least 20")
+    if s.top_k < 1 or s.embedding_batch_size < 1 or s.history_turns < 0:
+        raise ConfigError("TOP_K and EMBEDDING_BATCH_SIZE must be positive, HISTORY_TURNS not negative")
+    if s.max_upload_mb <= 0:
+        raise ConfigError("MAX_UPLOAD_MB must be positive")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def _number(v: Mapping[str, str], name: str, default: float) -> float:
+    raw = v.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _prices(raw: str | None) -> dict[str, Price]:
+    """MODEL_PRICES is JSON: {"model": [input, output]} in dollars per million tokens."""
+    if not raw:
+        return {}
+    try:
+        table = json.loads(raw)
+        return {str(m): Price(float(p[0]), float(p[1]) if len(p) > 1 else 0.0) for m, p in table.items()}
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+        raise ConfigError('MODEL_PRICES must be JSON like {"gpt-4o": [2.5, 10.0]}') from None
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local user"
