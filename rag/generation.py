@@ -45,11 +45,14 @@ class Usage:
 class Generation:
     """A streamed answer: iterate for text deltas; usage and timings are final once exhausted."""
 
-    def __init__(self, deltas: Iterable[str], *, model: str, usage: Usage | None = None) -> None:
+    def __init__(
+        self, deltas: Iterable[str], *, model: str, usage: Usage | None = None, started: float | None = None
+    ) -> None:
         self._deltas = deltas
         self.model = model
         self.usage = usage if usage is not None else Usage()
-        self.started = time.perf_counter()
+        # When the request was sent (perf_counter), so time to first token includes the round trip.
+        self.started = time.perf_counter() if started is None else started
         self.first_token_s: float | None = None
         self.finished_s: float | None = None
         self.text = ""
