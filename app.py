@@ -3,7 +3,6 @@
 import streamlit as st
 
 from rag.console import database_label
-from rag.document_store import document_count
 from ui.console import get_console
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
@@ -21,7 +20,7 @@ with st.sidebar:
     st.caption(
         f"**Answers:** {answers}  \n"
         f"**Embeddings:** {console.embedder.model} ({console.embedder.provider})  \n"
-        f"**Knowledge base:** {console.kb.name}, {document_count(console.engine, console.kb)} documents  \n"
+        f"**Knowledge base:** {console.kb.name}  \n"
         f"**Database:** {database_label(console)}"
     )
 

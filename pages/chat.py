@@ -13,14 +13,16 @@ from ui.sources import render_sources
 console = get_console()
 state = st.session_state.setdefault("chat", {"conversation_id": None, "messages": []})
 
-title, button = st.columns([5, 1], vertical_alignment="bottom")
+title, button = st.columns([4, 1], vertical_alignment="bottom")
 title.title("Ask the knowledge base")
 if button.button("New conversation", icon=":material/add_comment:", width="stretch"):
     state.update(conversation_id=None, messages=[])
     st.rerun()
 
 if document_count(console.engine, console.kb) == 0:
-    st.info("The library is empty, so there is nothing to answer from yet. Upload documents or load the sample knowledge base first.")
+    st.info(
+        "The library is empty, so there is nothing to answer from yet. Upload documents or load the sample knowledge base first."
+    )
     st.page_link("pages/documents.py", label="Go to Documents", icon=":material/folder_open:")
 
 for message in state["messages"]:
@@ -37,7 +39,9 @@ if question:
         st.markdown(question)
     with st.chat_message("assistant"):
         try:
-            stream = ask(console, question, user=current_user(console), conversation_id=state["conversation_id"])
+            stream = ask(
+                console, question, user=current_user(console), conversation_id=state["conversation_id"]
+            )
         except QuestionRejected as exc:
             st.warning(str(exc))
             st.stop()

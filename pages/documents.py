@@ -13,7 +13,13 @@ from rag.ingest import IngestResult, ingest_file
 from rag.parsing import SUPPORTED_EXTENSIONS
 from ui.console import current_user, get_console
 
-OUTCOME_ICONS = {"ingested": "✅", "replaced": "🔁", "duplicate": "♻️", "rejected": "⛔", "failed": "❌"}
+OUTCOME_ICONS = {
+    "ingested": ":material/check_circle:",
+    "replaced": ":material/published_with_changes:",
+    "duplicate": ":material/content_copy:",
+    "rejected": ":material/block:",
+    "failed": ":material/error:",
+}
 
 console = get_console()
 user = current_user(console)
@@ -21,8 +27,7 @@ st.title("Documents")
 
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(
-        f"Add documents ({', '.join(sorted({k.upper() for k in SUPPORTED_EXTENSIONS.values()}))}; "
-        f"up to {console.settings.max_upload_mb:g} MB each)",
+        f"Add documents: PDF, Word, HTML, Markdown, text or CSV, up to {console.settings.max_upload_mb:g} MB each",
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
         accept_multiple_files=True,
     )
@@ -48,11 +53,11 @@ if submitted and files:
     st.session_state["upload_results"] = results
 
 for result in st.session_state.get("upload_results", []):
-    line = f"{OUTCOME_ICONS[result.outcome]} **{result.filename}**: {result.outcome}. {result.message}"
-    (st.success if result.outcome in ("ingested", "replaced") else st.info if result.ok else st.error)(line)
+    show = st.success if result.outcome in ("ingested", "replaced") else st.info if result.ok else st.error
+    show(f"**{result.filename}**: {result.outcome}. {result.message}", icon=OUTCOME_ICONS[result.outcome])
 
 documents = list_documents(console.engine, console.kb)
-st.subheader(f"Library ({len(documents)} documents)")
+st.subheader(f"Library ({len(documents)} document{'' if len(documents) == 1 else 's'})")
 if not documents:
     st.info(
         "The library is empty. Upload PDF, Word, HTML, Markdown, text or CSV files above: each is split "

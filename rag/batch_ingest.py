@@ -9,7 +9,7 @@ from rag.console import Console
 from rag.ingest import IngestResult, Progress, ingest_file
 from rag.parsing import SUPPORTED_EXTENSIONS
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples" / "knowledge-base"
 
 FileProgress = Callable[[int, int, Path], Progress | None]  # (index, total, path) -> that file's progress
 

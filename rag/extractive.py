@@ -74,11 +74,16 @@ def _candidates(passages: list[Passage]) -> list[Candidate]:
             sentence = " ".join(sentence.split())
             key = sentence.lower()
             # Overlapping chunks repeat sentences: quote each once, from the best-ranked passage.
-            if len(sentence.split()) < MIN_WORDS or key in seen:
+            if len(sentence.split()) < MIN_WORDS or key in seen or _looks_like_heading(sentence):
                 continue
             seen.add(key)
             out.append(Candidate(passage, order, sentence))
     return out
+
+
+def _looks_like_heading(sentence: str) -> bool:
+    # Headings name a topic and answer nothing; they have no closing punctuation and no figures.
+    return sentence[-1] not in ".!?:;)\"'" and not any(ch.isdigit() for ch in sentence)
 
 
 def _words(text: str) -> Iterator[str]:

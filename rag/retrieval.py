@@ -28,7 +28,7 @@ def retrieve(
             chunk_id=r.id,
             document_id=r.document_id,
             document=r.title,
-            location=format_location(r.page_start, r.page_end, r.heading),
+            location=format_location(r.page_start, r.page_end, None if r.heading == r.title else r.heading),
             text=r.text,
             score=float(r.score),
         )

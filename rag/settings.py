@@ -61,7 +61,7 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     top_k: int = 5
-    min_relevance: float = 0.3
+    min_relevance: float = 0.4
     history_turns: int = 3
     max_upload_mb: float = 50.0
     max_question_chars: int = 2000
@@ -122,7 +122,7 @@ def _build(v: Mapping[str, str]) -> Settings:
         chunk_tokens=int(_number(v, "CHUNK_TOKENS", 200 if local else 600)),
         chunk_overlap=int(_number(v, "CHUNK_OVERLAP", 40 if local else 100)),
         top_k=int(_number(v, "TOP_K", 5)),
-        min_relevance=_number(v, "MIN_RELEVANCE", 0.3 if local else 0.25),
+        min_relevance=_number(v, "MIN_RELEVANCE", 0.4 if local else 0.3),
         history_turns=int(_number(v, "HISTORY_TURNS", 3)),
         max_upload_mb=_number(v, "MAX_UPLOAD_MB", 50.0),
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),

