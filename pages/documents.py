@@ -27,7 +27,8 @@ st.title("Documents")
 
 with st.form("upload", clear_on_submit=True):
     files = st.file_uploader(
-        f"Add documents: PDF, Word, HTML, Markdown, text or CSV, up to {console.settings.max_upload_mb:g} MB each",
+        "Add documents: PDF, Word, HTML, Markdown, text or CSV, "
+        f"up to {console.settings.max_upload_mb:g} MB each",
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
         accept_multiple_files=True,
     )

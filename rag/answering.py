@@ -44,7 +44,8 @@ def ask(
         raise QuestionRejected("Please type a question.")
     if len(question) > settings.max_question_chars:
         raise QuestionRejected(
-            f"The question is {len(question):,} characters long; the limit is {settings.max_question_chars:,}."
+            f"The question is {len(question):,} characters long; "
+            f"the limit is {settings.max_question_chars:,}."
         )
     started = time.perf_counter()
     if conversation_id is None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import ModelCall
-from rag.embedding import EmbeddingBatch, Embedder
+from rag.embedding import Embedder, EmbeddingBatch
 from rag.errors import ModelError
 from rag.pricing import cost_usd
 from rag.settings import Price

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -176,7 +177,7 @@ def recent_ingestion_events(
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _summary_query(kb: KnowledgeBaseRef) -> sa.Select[tuple[object, ...]]:
+def _summary_query(kb: KnowledgeBaseRef) -> sa.Select[Any]:
     return sa.select(
         Document.id,
         Document.title,
