@@ -177,7 +177,7 @@ def recent_ingestion_events(
         return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _summary_query(kb: KnowledgeBaseRef) -> sa.Select[Any]:
+def _summary_query(kb: KnowledgeBaseRef) -> sa.Select[*tuple[Any, ...]]:
     return sa.select(
         Document.id,
         Document.title,
