@@ -45,34 +45,36 @@ def chunk_sections(sections: list[Section], *, max_tokens: int, overlap: int) ->
     # The token holding a sentence's first character (often " Word") starts the sentence.
     starts = {max(bisect.bisect_right(offsets, c) - 1, 0) for c in _boundary_chars(text, spans)}
     boundaries = sorted(starts | {len(tokens)})
-    windows = _windows(len(tokens), boundaries, max_tokens, overlap)
     chunks: list[Chunk] = []
-    for start, end in windows:
-        chunk = _make_chunk(text, offsets, start, end, max_tokens, sections, spans, len(chunks))
+    start = 0
+    while start < len(tokens):
+        end = _window_end(start, len(tokens), boundaries, max_tokens)
+        chunk, end = _fit(text, offsets, start, end, max_tokens, sections, spans, len(chunks))
         if chunk is not None:
             chunks.append(chunk)
+        if end >= len(tokens):
+            break
+        start = _next_start(start, end, boundaries, overlap)
     return chunks
 
 
-def _windows(n: int, boundaries: list[int], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
-    windows: list[tuple[int, int]] = []
-    start = 0
-    while start < n:
-        hard_end = min(start + max_tokens, n)
-        i = bisect.bisect_right(boundaries, hard_end) - 1
-        end = boundaries[i] if i >= 0 and boundaries[i] - start >= max_tokens // 2 else hard_end
-        if hard_end == n:
-            end = n
-        windows.append((start, end))
-        if end >= n:
-            break
-        j = bisect.bisect_left(boundaries, end - overlap)
-        next_start = boundaries[j] if j < len(boundaries) and boundaries[j] < end else end - overlap
-        start = next_start if next_start > start else end
-    return windows
+def _window_end(start: int, n: int, boundaries: list[int], max_tokens: int) -> int:
+    """The last sentence start within reach, unless that leaves the chunk less than half full."""
+    hard_end = min(start + max_tokens, n)
+    if hard_end == n:
+        return n
+    i = bisect.bisect_right(boundaries, hard_end) - 1
+    return boundaries[i] if i >= 0 and boundaries[i] - start >= max_tokens // 2 else hard_end
 
 
-def _make_chunk(
+def _next_start(start: int, end: int, boundaries: list[int], overlap: int) -> int:
+    """Back up at most `overlap` tokens, to a sentence start if there is one in that stretch."""
+    j = bisect.bisect_left(boundaries, end - overlap)
+    candidate = boundaries[j] if j < len(boundaries) and boundaries[j] < end else end - overlap
+    return candidate if candidate > start else end
+
+
+def _fit(
     text: str,
     offsets: list[int],
     start: int,
@@ -81,25 +83,27 @@ def _make_chunk(
     sections: list[Section],
     spans: list[tuple[int, int]],
     position: int,
-) -> Chunk | None:
-    # Re-encoding a slice can differ by a token at the edges: shrink until it fits.
+) -> tuple[Chunk | None, int]:
+    """The chunk for tokens [start, end), shrunk until its re-encoded text fits; and its real end."""
+    # Re-encoding a slice can differ by a token at the edges.
     while True:
         a = offsets[start]
         b = offsets[end] if end < len(offsets) else len(text)
         raw = text[a:b]
         body = raw.strip()
-        if not body:
-            return None
         n = count_tokens(body)
         if n <= max_tokens or end - start <= 1:
             break
         end -= 1
+    if not body:
+        return None, end
     a += len(raw) - len(raw.lstrip())
     b = a + len(body)
-    first = max(bisect.bisect_right([s for s, _ in spans], a) - 1, 0)
-    last = max(bisect.bisect_right([s for s, _ in spans], b - 1) - 1, 0)
+    section_starts = [s for s, _ in spans]
+    first = max(bisect.bisect_right(section_starts, a) - 1, 0)
+    last = max(bisect.bisect_right(section_starts, b - 1) - 1, 0)
     pages = [p for s in sections[first : last + 1] if (p := s.page) is not None]
-    return Chunk(
+    chunk = Chunk(
         position=position,
         text=body,
         token_count=n,
@@ -109,6 +113,7 @@ def _make_chunk(
         char_start=a,
         char_end=b,
     )
+    return chunk, end
 
 
 def _section_spans(sections: list[Section]) -> list[tuple[int, int]]:

@@ -22,7 +22,7 @@ def sentence_starts(text: str) -> list[int]:
     """Character offsets where sentences begin, in order; always starts with 0 for non-empty text."""
     starts = {0} if text else set()
     for match in _BOUNDARY.finditer(text):
-        if text[: match.start()].endswith(_ABBREVIATIONS):
+        if text.endswith(_ABBREVIATIONS, 0, match.start()):
             continue
         starts.add(match.end())
     for match in _HEADING_LINE.finditer(text):

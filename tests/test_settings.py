@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.errors import ConfigError
+from rag.settings import Price, load_settings
+
+
+def test_defaults_are_embedded_local_and_offline() -> None:
+    s = load_settings({}, secrets_file=None)
+    assert s.embedded_database and s.data_dir == Path("data")
+    assert (s.embedding_provider, s.embedding_model, s.answer_mode) == ("local", "all-MiniLM-L6-v2", "offline")
+    assert (s.chunk_tokens, s.chunk_overlap) == (200, 40)  # MiniLM reads 256 word pieces
+
+
+def test_an_api_key_switches_to_openai_with_openai_sized_chunks() -> None:
+    s = load_settings({"OPENAI_API_KEY": "sk-secret"}, secrets_file=None)
+    assert (s.embedding_provider, s.embedding_model) == ("openai", "text-embedding-3-small")
+    assert (s.answer_mode, s.chat_model, s.chat_temperature) == ("openai", "gpt-4o", 0.3)
+    assert (s.chunk_tokens, s.chunk_overlap) == (600, 100)
+    assert "sk-secret" not in repr(s)
+
+
+def test_secrets_file_feeds_settings_and_the_environment_wins(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('CHAT_MODEL = "gpt-4o-mini"\nTOP_K = 8\nDATA_DIR = "/srv/kc"\n')
+    s = load_settings({"TOP_K": "3"}, secrets_file=secrets)
+    assert (s.chat_model, s.top_k, s.data_dir) == ("gpt-4o-mini", 3, Path("/srv/kc"))
+
+
+def test_price_table_can_be_extended() -> None:
+    s = load_settings({"MODEL_PRICES": '{"llama3": [0, 0], "gpt-4o": [5, 15]}'}, secrets_file=None)
+    assert s.prices["llama3"] == Price(0, 0)
+    assert s.prices["gpt-4o"] == Price(5, 15)
+    assert s.prices["text-embedding-3-small"] == Price(0.02)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TOP_K": "many"}, "TOP_K must be a number"),
+        ({"ANSWER_MODE": "magic"}, "ANSWER_MODE must be one of"),
+        ({"ANSWER_MODE": "openai"}, "OPENAI_API_KEY is required"),
+        ({"CHUNK_TOKENS": "100", "CHUNK_OVERLAP": "100"}, "CHUNK_OVERLAP must be"),
+        ({"MODEL_PRICES": "[1, 2]"}, "MODEL_PRICES must be JSON"),
+        ({"MAX_UPLOAD_MB": "0"}, "MAX_UPLOAD_MB must be positive"),
+    ],
+)
+def test_bad_settings_are_refused_clearly(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env, secrets_file=None)
+
+
+def test_broken_secrets_file_is_reported(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("OPENAI_API_KEY = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings({}, secrets_file=secrets)
