@@ -158,9 +158,7 @@ def test_ask_answers_with_citations_or_says_it_does_not_know(
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            answers = conn.execute(
-                sa.text("SELECT answered, user_name FROM answers ORDER BY id")
-            ).all()
+            answers = conn.execute(sa.text("SELECT answered, user_name FROM answers ORDER BY id")).all()
             query_calls = conn.execute(
                 sa.text("SELECT count(*) FROM model_calls WHERE purpose = 'query_embedding'")
             ).scalar_one()

@@ -1,0 +1,73 @@
+"""Migrations build the schema the models describe; each knowledge base gets its own HNSW index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from db.engine import make_engine
+from db.migrate import is_current, upgrade
+from db.models import Base
+from rag.errors import EmbeddingModelMismatch
+from rag.ingest import ingest_file
+from rag.knowledge_base import open_knowledge_base
+from rag.retrieval import retrieve
+from tests.conftest import ConsoleFactory
+from tests.fakes import HashEmbedder
+
+
+def test_migrations_match_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    assert is_current(engine)
+    upgrade(engine)  # a second run is a no-op
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_a_knowledge_base_refuses_vectors_of_another_model(make_console: ConsoleFactory) -> None:
+    console = make_console(embedder=HashEmbedder(dims=64))
+    ingest_file(console, "a.md", b"# A\n\nShipping takes three days.", user="ana")
+    with pytest.raises(EmbeddingModelMismatch, match=r"built with the embedding model hash-64 \(64.*hash-32"):
+        open_knowledge_base(console.engine, "default", HashEmbedder(dims=32))
+    # Another knowledge base may use another model.
+    other = open_knowledge_base(console.engine, "evaluation", HashEmbedder(dims=32))
+    assert other.id != console.kb.id and other.dimensions == 32
+
+
+def test_an_empty_knowledge_base_can_switch_model(make_console: ConsoleFactory) -> None:
+    console = make_console(embedder=HashEmbedder(dims=64))
+    rebound = open_knowledge_base(console.engine, "default", HashEmbedder(dims=32))
+    assert (rebound.id, rebound.embedding_model, rebound.dimensions) == (console.kb.id, "hash-32", 32)
+    with console.engine.connect() as conn:
+        indexdef = conn.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw%'")).scalar_one()
+    assert "vector(32)" in indexdef and "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+
+
+def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(make_console: ConsoleFactory) -> None:
+    console = make_console()
+    for i in range(30):
+        ingest_file(console, f"doc{i}.md", f"# Doc {i}\n\nTopic{i} words about item{i}.".encode(), user="ana")
+    query = console.embedder.embed(["topic7 item7"]).vectors
+    passages = retrieve(console.engine, console.kb, query, k=3)
+    assert passages[0].document == "Doc 7" and [p.number for p in passages] == [1, 2, 3]
+    assert passages[0].score == pytest.approx(float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-5)
+    assert passages[0].score >= passages[1].score >= passages[2].score
+    literal = "[" + ",".join(str(x) for x in np.asarray(query[0])) + "]"
+    with console.engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        plan = "\n".join(
+            conn.execute(
+                sa.text(
+                    "EXPLAIN SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
+                    f"WHERE c.knowledge_base_id = {console.kb.id} "
+                    "ORDER BY c.embedding::vector(64) <=> CAST(:q AS vector(64)) LIMIT 3"
+                ),
+                {"q": literal},
+            ).scalars()
+        )
+    assert f"ix_chunks_embedding_hnsw_kb{console.kb.id}" in plan
