@@ -49,9 +49,11 @@ if question:
         except ConsoleError as exc:
             st.error(f"The question could not be answered: {exc}")
             st.stop()
-        st.write_stream(stream)
+        streamed = st.write_stream(stream)
         result = stream.result
         assert result is not None  # the stream is exhausted
+        if isinstance(streamed, str) and streamed.strip() != result.answer:
+            st.caption("Citations of passages that were not retrieved were removed from this answer.")
         if result.error:
             st.warning(f"The answer could not be completed: {result.error}. The passages found are below.")
         if not result.answered:

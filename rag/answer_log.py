@@ -13,7 +13,6 @@ from db.models import Answer, AnswerSource, ModelCall
 from rag.call_log import CallRecord
 from rag.generation import Passage
 from rag.knowledge_base import KnowledgeBaseRef
-from rag.pricing import cost_usd
 from rag.settings import Price
 
 SNIPPET_CHARS = 600
@@ -47,7 +46,7 @@ def log_answer(
     prices: dict[str, Price],
 ) -> int:
     """Store the answer, its sources and its model calls in one transaction; return the answer id."""
-    costs = [cost_usd(prices, c.model, c.tokens_in, c.tokens_out) for c in calls]
+    costs = [c.cost(prices) for c in calls]
     # Unknown prices stay unknown (NULL) rather than silently adding zero.
     total = None if any(c is None for c in costs) else sum((c for c in costs if c), Decimal(0))
     t = record.timings_ms

@@ -125,7 +125,8 @@ class AnswerStream:
         elif error is not None and self.relevant:
             self.calls.append(self._failed_chat_call(error))
         self.timings["total"] = (time.perf_counter() - self.started) * 1000
-        answered = bool(text) and not is_not_known(text) and bool(self.relevant)
+        # A cut or failed answer is not an answer, even if part of it arrived.
+        answered = bool(text) and error is None and not is_not_known(text) and bool(self.relevant)
         record = AnswerRecord(
             conversation_id=self.conversation_id,
             question=self.question,
@@ -174,4 +175,5 @@ class AnswerStream:
             duration_ms=duration,
             ok=error is None,
             error_code=error.code if error else None,
+            usage_known=generation.usage.reported,
         )

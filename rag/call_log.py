@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -25,6 +26,13 @@ class CallRecord:
     duration_ms: float
     ok: bool
     error_code: str | None = None
+    usage_known: bool = True  # False: the provider never said how many tokens it used
+
+    def cost(self, prices: dict[str, Price]) -> Decimal | None:
+        """Dollars for this call; None (unknown, not zero) for unpriced models or unreported usage."""
+        if not self.usage_known:
+            return None
+        return cost_usd(prices, self.model, self.tokens_in, self.tokens_out)
 
 
 def record_calls(
@@ -45,7 +53,7 @@ def record_calls(
             "model": c.model,
             "tokens_in": c.tokens_in,
             "tokens_out": c.tokens_out,
-            "cost_usd": cost_usd(prices, c.model, c.tokens_in, c.tokens_out),
+            "cost_usd": c.cost(prices),
             "duration_ms": c.duration_ms,
             "ok": c.ok,
             "error_code": c.error_code,

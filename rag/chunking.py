@@ -69,7 +69,7 @@ def _window_end(start: int, n: int, boundaries: list[int], max_tokens: int) -> i
 
 def _next_start(start: int, end: int, boundaries: list[int], overlap: int) -> int:
     """Back up at most `overlap` tokens, to a sentence start if there is one in that stretch."""
-    j = bisect.bisect_left(boundaries, end - overlap)
+    j = bisect.bisect_left(boundaries, max(end - overlap, start + 1))
     candidate = boundaries[j] if j < len(boundaries) and boundaries[j] < end else end - overlap
     return candidate if candidate > start else end
 

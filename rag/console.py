@@ -40,9 +40,13 @@ def open_console(settings: Settings) -> Console:
         engine.dispose()
         where = make_url(engine.url).render_as_string(hide_password=True)
         raise DatabaseUnavailable(f"PostgreSQL at {where} cannot be reached: {exc.orig}") from None
-    embedder = make_embedder(settings)
-    generator = make_generator(settings, embedder)
-    kb = open_knowledge_base(engine, settings.knowledge_base, embedder)
+    try:
+        embedder = make_embedder(settings)
+        generator = make_generator(settings, embedder)
+        kb = open_knowledge_base(engine, settings.knowledge_base, embedder)
+    except BaseException:
+        engine.dispose()
+        raise
     return Console(settings, engine, embedder, generator, kb)
 
 

@@ -40,6 +40,7 @@ class AnswerRequest:
 class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
+    reported: bool = True  # False while a provider's token counts are still unknown
 
 
 class Generation:

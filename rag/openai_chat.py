@@ -48,7 +48,7 @@ class OpenAIChatGenerator:
             )
         except openai.OpenAIError as exc:
             raise model_error(exc) from exc
-        usage = Usage()
+        usage = Usage(reported=False)  # until the stream's final usage chunk arrives
         return Generation(_deltas(stream, usage), model=self.model, usage=usage, started=started)
 
 
@@ -89,6 +89,7 @@ def _deltas(stream: openai.Stream[ChatCompletionChunk], usage: Usage) -> Iterato
                 if chunk.usage is not None:
                     usage.tokens_in = chunk.usage.prompt_tokens
                     usage.tokens_out = chunk.usage.completion_tokens
+                    usage.reported = True
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         except openai.OpenAIError as exc:

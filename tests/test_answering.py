@@ -48,10 +48,20 @@ def test_an_answer_is_streamed_cited_and_logged(scripted: tuple[Console, Scripte
     assert result.answered and result.cited == {1} and result.passages[0].document == "Returns"
     with console.engine.connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM answers")).one()
-        sources = conn.execute(sa.text("SELECT number, cited, document_title FROM answer_sources ORDER BY number")).all()
-        calls = conn.execute(sa.text("SELECT purpose FROM model_calls WHERE answer_id = :a"), {"a": row.id}).scalars()
+        sources = conn.execute(
+            sa.text("SELECT number, cited, document_title FROM answer_sources ORDER BY number")
+        ).all()
+        calls = conn.execute(
+            sa.text("SELECT purpose FROM model_calls WHERE answer_id = :a"), {"a": row.id}
+        ).scalars()
         purposes = sorted(calls)
-    assert (row.answered, row.model, row.answer_mode, row.tokens_in, row.user_name) == (True, "scripted-model", "openai", 100, "agent")
+    assert (row.answered, row.model, row.answer_mode, row.tokens_in, row.user_name) == (
+        True,
+        "scripted-model",
+        "openai",
+        100,
+        "agent",
+    )
     assert row.cost_usd is None  # "scripted-model" has no price: unknown, not zero
     assert 0 <= row.first_token_ms <= row.generate_ms <= row.total_ms
     assert row.embed_ms > 0 and row.retrieve_ms > 0 and row.best_score == result.passages[0].score
@@ -59,7 +69,9 @@ def test_an_answer_is_streamed_cited_and_logged(scripted: tuple[Console, Scripte
     assert purposes == ["chat", "query_embedding"]
 
 
-def test_citations_of_passages_that_were_not_retrieved_are_removed(scripted: tuple[Console, ScriptedGenerator]) -> None:
+def test_citations_of_passages_that_were_not_retrieved_are_removed(
+    scripted: tuple[Console, ScriptedGenerator],
+) -> None:
     console, generator = scripted
     generator.replies.append("Within 14 days [1][9].")
     _, result = answer(console, "How long can opened headphones be returned?")

@@ -33,7 +33,10 @@ def counts(engine: Engine) -> dict[str, int]:
 
 def outcomes(engine: Engine) -> list[tuple[str, str | None]]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text("SELECT outcome, reason FROM ingestion_events ORDER BY id"))]
+        return [
+            tuple(r)
+            for r in conn.execute(sa.text("SELECT outcome, reason FROM ingestion_events ORDER BY id"))
+        ]
 
 
 def test_a_document_is_stored_with_all_its_chunks(make_console: ConsoleFactory) -> None:
@@ -43,11 +46,18 @@ def test_a_document_is_stored_with_all_its_chunks(make_console: ConsoleFactory) 
     assert result.outcome == "ingested" and result.chunk_count > 8
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     [doc] = list_documents(console.engine, console.kb)
-    assert (doc.title, doc.kind, doc.uploaded_by, doc.chunk_count) == ("Returns", "markdown", "ana", result.chunk_count)
+    assert (doc.title, doc.kind, doc.uploaded_by, doc.chunk_count) == (
+        "Returns",
+        "markdown",
+        "ana",
+        result.chunk_count,
+    )
     assert doc.size_bytes == len(POLICY) and doc.token_count == result.token_count
     with console.engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT position, heading, token_count, vector_dims(embedding) FROM chunks ORDER BY position")
+            sa.text(
+                "SELECT position, heading, token_count, vector_dims(embedding) FROM chunks ORDER BY position"
+            )
         ).all()
         calls = conn.execute(sa.text("SELECT purpose, tokens_in, document_id, ok FROM model_calls")).all()
     assert [r.position for r in rows] == list(range(result.chunk_count))

@@ -44,7 +44,9 @@ def test_an_empty_knowledge_base_can_switch_model(make_console: ConsoleFactory) 
     rebound = open_knowledge_base(console.engine, "default", HashEmbedder(dims=32))
     assert (rebound.id, rebound.embedding_model, rebound.dimensions) == (console.kb.id, "hash-32", 32)
     with console.engine.connect() as conn:
-        indexdef = conn.execute(sa.text("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw%'")).scalar_one()
+        indexdef = conn.execute(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw%'")
+        ).scalar_one()
     assert "vector(32)" in indexdef and "hnsw" in indexdef and "vector_cosine_ops" in indexdef
 
 
@@ -55,7 +57,9 @@ def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(make_console: Console
     query = console.embedder.embed(["topic7 item7"]).vectors
     passages = retrieve(console.engine, console.kb, query, k=3)
     assert passages[0].document == "Doc 7" and [p.number for p in passages] == [1, 2, 3]
-    assert passages[0].score == pytest.approx(float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-5)
+    assert passages[0].score == pytest.approx(
+        float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-5
+    )
     assert passages[0].score >= passages[1].score >= passages[2].score
     literal = "[" + ",".join(str(x) for x in np.asarray(query[0])) + "]"
     with console.engine.connect() as conn:

@@ -11,7 +11,11 @@ from rag.settings import Price, load_settings
 def test_defaults_are_embedded_local_and_offline() -> None:
     s = load_settings({}, secrets_file=None)
     assert s.embedded_database and s.data_dir == Path("data")
-    assert (s.embedding_provider, s.embedding_model, s.answer_mode) == ("local", "all-MiniLM-L6-v2", "offline")
+    assert (s.embedding_provider, s.embedding_model, s.answer_mode) == (
+        "local",
+        "all-MiniLM-L6-v2",
+        "offline",
+    )
     assert (s.chunk_tokens, s.chunk_overlap) == (200, 40)  # MiniLM reads 256 word pieces
 
 
