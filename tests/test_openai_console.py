@@ -403,6 +403,19 @@ def test_a_cut_stream_keeps_the_partial_answer(console: Console, fake: FakeOpenA
     assert answer.first_token_ms is not None and answer.generate_ms is not None
     chat = calls_of(console, answer_id=result.answer_id, purpose="chat")
     assert [(c.ok, c.error_code) for c in chat] == [(False, "connection")]
+    assert answer.answered is False  # part of an answer is not an answer
+    assert chat[0].cost_usd is None and answer.cost_usd is None  # usage never arrived: unknown
+
+
+def test_a_server_that_reports_no_usage_leaves_the_cost_unknown(console: Console, fake: FakeOpenAI) -> None:
+    ingest_policy(console)
+    fake.stream_usage = False
+    fake.queue_reply(REPLY)
+    _, result = ask_all(console, QUESTION)
+    assert result.answered
+    assert answer_row(console, result.answer_id).cost_usd is None
+    [chat] = calls_of(console, answer_id=result.answer_id, purpose="chat")
+    assert (chat.ok, chat.cost_usd) == (True, None)
 
 
 def test_embedding_failure_during_ingestion_stores_nothing(console: Console, fake: FakeOpenAI) -> None:

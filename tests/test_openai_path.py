@@ -119,11 +119,11 @@ def test_streamed_answer_with_usage(server: FakeOpenAI) -> None:
     assert last.rstrip().endswith("How long do refunds take?")
 
 
-def test_stream_without_usage_leaves_zero(server: FakeOpenAI) -> None:
+def test_stream_without_usage_is_marked_unreported(server: FakeOpenAI) -> None:
     server.stream_usage = False
     generation = generator(server).generate(REQUEST)
     assert "".join(generation).endswith("[1].")
-    assert generation.usage == Usage(0, 0)
+    assert generation.usage == Usage(0, 0, reported=False)
 
 
 def test_a_document_cannot_close_its_source_block() -> None:
