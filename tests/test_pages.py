@@ -19,17 +19,19 @@ from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, Widget
 
+from rag.answer_text import NOT_KNOWN
 from rag.batch_ingest import sample_files
 from tests.sample_files import make_pdf
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
 USER = "page-test"
-QUESTIONS = {q["question"]: q for q in json.loads((REPO / "samples" / "questions.json").read_text())}
+QUESTIONS = json.loads((REPO / "samples" / "questions.json").read_text(encoding="utf-8"))
 REFUND_WINDOW = next(
-    q for q in QUESTIONS.values() if q["answer_contains"] == "within 30 days of the original purchase date"
+    q for q in QUESTIONS if q["answer_contains"] == "within 30 days of the original purchase date"
 )
-REFUND_DELAY = next(q for q in QUESTIONS.values() if q["answer_contains"] == "5-10 business days")
+REFUND_DELAY = next(q for q in QUESTIONS if q["answer_contains"] == "5-10 business days")
+DARK_MODE = next(q for q in QUESTIONS if "dark mode" in q["question"])
 
 OpenApp = Callable[..., AppTest]
 
@@ -83,20 +85,22 @@ def sample_library(
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in app_env(_url_for(admin_url, name), tmp_path_factory.mktemp("data")).items():
-            mp.setenv(var, value)
-        st.cache_resource.clear()
-        at = run(AppTest.from_file(APP, default_timeout=120))
-        run(at.switch_page("pages/documents.py"))
-        run(button(at, "Load the sample knowledge base").click())
-        st.cache_resource.clear()
-    # The cached console's pooled connections would stop the database serving as a template.
-    _disconnect(admin, name)
-    yield name, at
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for var, value in app_env(_url_for(admin_url, name), tmp_path_factory.mktemp("data")).items():
+                mp.setenv(var, value)
+            st.cache_resource.clear()
+            at = run(AppTest.from_file(APP, default_timeout=120))
+            run(at.switch_page("pages/documents.py"))
+            run(button(at, "Load the sample knowledge base").click())
+            st.cache_resource.clear()
+        # The cached console's pooled connections would stop the database serving as a template.
+        _disconnect(admin, name)
+        yield name, at
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture
@@ -173,11 +177,11 @@ def test_upload_reports_each_file(open_app: OpenApp, database_url: str) -> None:
     assert "up to 0.05 MB each" in uploader.label
     assert uploader.accept_multiple_files and {".pdf", ".md", ".txt"} <= set(uploader.allowed_type)
 
-    run(button(at, "Upload and index"))
+    run(button(at, "Upload and index").click())
     assert [w.value for w in at.warning] == ["Choose one or more files first."]
 
     pdf = make_pdf(["The orbital kitchen oven preheats to 220 degrees Celsius."], title="Oven manual")
-    uploader.set_value(
+    at.file_uploader[0].set_value(
         [
             ("oven.pdf", pdf, "application/pdf"),
             ("notes.txt", bytes(range(256)) * 8, "text/plain"),
@@ -193,11 +197,13 @@ def test_upload_reports_each_file(open_app: OpenApp, database_url: str) -> None:
     assert library_titles(at) == ["Oven manual"]
     events = at.dataframe[1].value
     assert sorted(events["outcome"]) == ["ingested", "rejected", "rejected"]
-    # clear_on_submit empties the form, so the next run uploads nothing again.
-    assert not at.file_uploader[0].value
+    # clear_on_submit empties the form: submitting again uploads nothing, not three more files.
+    run(button(at, "Upload and index").click())
+    assert [w.value for w in at.warning] == ["Choose one or more files first."]
+    assert len(at.dataframe[1].value) == 3
 
 
-def test_ask_cites_follows_up_and_starts_over(open_app: OpenApp, library_copy: str) -> None:
+def test_ask_cites_follows_up_starts_over_and_admits_gaps(open_app: OpenApp, library_copy: str) -> None:
     at = run(open_app(library_copy))
     assert not at.info  # no empty-library notice
 
@@ -211,6 +217,12 @@ def test_ask_cites_follows_up_and_starts_over(open_app: OpenApp, library_copy: s
     run(button(at, "New conversation").click())
     assert not at.chat_message
     assert at.session_state["chat"] == {"conversation_id": None, "messages": []}
+
+    run(at.chat_input[0].set_value(DARK_MODE["question"]))
+    assert [m.name for m in at.chat_message] == ["user", "assistant"]
+    assert at.chat_message[1].children[0].value == NOT_KNOWN
+    assert "Logged as unanswered" in at.caption[0].value
+    assert at.session_state["chat"]["conversation_id"] not in (None, first)
 
 
 def _check_answer(at: AppTest, database_url: str, question: dict[str, str], *, turn: int) -> uuid.UUID:
@@ -252,6 +264,7 @@ def test_delete_removes_a_document(open_app: OpenApp, library_copy: str) -> None
     assert len(chooser.options) == 7
     chooser.select(refund_id)
     run(at)
+    assert at.selectbox[0].value == refund_id
     assert button(at, "Delete").disabled  # not before the box is ticked
     at.checkbox[0].check()
     run(at)
