@@ -20,12 +20,18 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
   exit 0
 fi
 
+pip_install() {
+  # This machine's pip config lists an extra local index with stale entries; hide those warnings.
+  .venv/bin/pip install --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
 # torch first, on its own: 2.13.0 is the CPU build this machine already has as a wheel.
 # Without it, sentence-transformers would pull the newest torch with several GB of CUDA packages.
 echo "Installing torch (CPU build)"
-.venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+pip_install torch==2.13.0
 for file in $wanted; do
   echo "Installing $file"
-  .venv/bin/pip install --quiet --disable-pip-version-check -r "$file"
+  pip_install -r "$file"
 done
 echo "$digest" >"$stamp"
