@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, ModelCall
-from rag.call_log import CallRecord
+from rag.call_log import CallRecord, call_rows
 from rag.generation import Passage
 from rag.knowledge_base import KnowledgeBaseRef
 from rag.settings import Price
@@ -48,7 +48,7 @@ def log_answer(
     """Store the answer, its sources and its model calls in one transaction; return the answer id."""
     costs = [c.cost(prices) for c in calls]
     # Unknown prices stay unknown (NULL) rather than silently adding zero.
-    total = None if any(c is None for c in costs) else sum((c for c in costs if c), Decimal(0))
+    total = None if None in costs else sum((c for c in costs if c is not None), Decimal(0))
     t = record.timings_ms
     with engine.begin() as conn:
         answer_id: int = conn.execute(
@@ -81,7 +81,9 @@ def log_answer(
         if record.passages:
             conn.execute(sa.insert(AnswerSource), _source_rows(answer_id, record))
         if calls:
-            conn.execute(sa.insert(ModelCall), _call_rows(answer_id, calls, costs, record.user))
+            conn.execute(
+                sa.insert(ModelCall), call_rows(calls, prices=prices, user=record.user, answer_id=answer_id)
+            )
     return answer_id
 
 
@@ -99,25 +101,4 @@ def _source_rows(answer_id: int, record: AnswerRecord) -> list[dict[str, object]
             "cited": p.number in record.cited,
         }
         for p in record.passages
-    ]
-
-
-def _call_rows(
-    answer_id: int, calls: list[CallRecord], costs: list[Decimal | None], user: str
-) -> list[dict[str, object]]:
-    return [
-        {
-            "purpose": c.purpose,
-            "provider": c.provider,
-            "model": c.model,
-            "tokens_in": c.tokens_in,
-            "tokens_out": c.tokens_out,
-            "cost_usd": cost,
-            "duration_ms": c.duration_ms,
-            "ok": c.ok,
-            "error_code": c.error_code,
-            "answer_id": answer_id,
-            "user_name": user,
-        }
-        for c, cost in zip(calls, costs, strict=True)
     ]

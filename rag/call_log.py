@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -41,12 +42,25 @@ def record_calls(
     *,
     prices: dict[str, Price],
     user: str,
-    answer_id: int | None = None,
     document_id: int | None = None,
 ) -> None:
-    if not calls:
-        return
-    rows = [
+    if calls:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(ModelCall), call_rows(calls, prices=prices, user=user, document_id=document_id)
+            )
+
+
+def call_rows(
+    calls: list[CallRecord],
+    *,
+    prices: dict[str, Price],
+    user: str,
+    answer_id: int | None = None,
+    document_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """`model_calls` rows for these calls, each priced from the table."""
+    return [
         {
             "purpose": c.purpose,
             "provider": c.provider,
@@ -63,8 +77,6 @@ def record_calls(
         }
         for c in calls
     ]
-    with engine.begin() as conn:
-        conn.execute(sa.insert(ModelCall), rows)
 
 
 def timed_embed(

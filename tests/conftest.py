@@ -5,6 +5,7 @@ Set TEST_DATABASE_URL (an admin URL of any PostgreSQL with pgvector) to use anot
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -69,14 +70,23 @@ def template_db(admin_url: str) -> str:
 @pytest.fixture
 def database_url(admin_url: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated database for one test, dropped afterwards."""
+    with copied_database(admin_url, template_db) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def copied_database(admin_url: str, template: str) -> Iterator[str]:
+    """A new database copied from `template` (which must have no open connections), then dropped."""
     name = f"kc_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
-    yield _url_for(admin_url, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+        yield _url_for(admin_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

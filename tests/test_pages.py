@@ -21,6 +21,7 @@ from streamlit.testing.v1.element_tree import Button, Widget
 
 from rag.answer_text import NOT_KNOWN
 from rag.batch_ingest import sample_files
+from tests.conftest import copied_database
 from tests.sample_files import make_pdf
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,13 +82,9 @@ def sample_library(
     admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, AppTest]]:
     """A database loaded through the sample button, and the Documents page right after the click."""
-    name = f"kc_pages_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template_db}"))
-    try:
+    with copied_database(admin_url, template_db) as url:
         with pytest.MonkeyPatch.context() as mp:
-            for var, value in app_env(_url_for(admin_url, name), tmp_path_factory.mktemp("data")).items():
+            for var, value in app_env(url, tmp_path_factory.mktemp("data")).items():
                 mp.setenv(var, value)
             st.cache_resource.clear()
             at = run(AppTest.from_file(APP, default_timeout=120))
@@ -95,27 +92,22 @@ def sample_library(
             run(button(at, "Load the sample knowledge base").click())
             st.cache_resource.clear()
         # The cached console's pooled connections would stop the database serving as a template.
+        name = str(make_url(url).database)
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         _disconnect(admin, name)
-        yield name, at
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+        yield name, at
 
 
 @pytest.fixture
 def library_copy(admin_url: str, sample_library: tuple[str, AppTest]) -> Iterator[str]:
     """A private copy of the sample library's database for one test."""
     template, _ = sample_library
-    name = f"kc_pages_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     _disconnect(admin, template)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    yield _url_for(admin_url, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
+    with copied_database(admin_url, template) as url:
+        yield url
 
 
 def query(database_url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
@@ -139,10 +131,6 @@ def _disconnect(admin: sa.Engine, database: str) -> None:
             sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
             {"db": database},
         )
-
-
-def _url_for(admin_url: str, database: str) -> str:
-    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
 
 
 def test_empty_library_shows_where_to_start(open_app: OpenApp, database_url: str) -> None:
