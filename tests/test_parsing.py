@@ -293,3 +293,10 @@ def test_any_bytes_give_a_document_or_a_rejection(extension: str, data: st.DataO
         assert isinstance(doc, ParsedDocument)
         assert doc.kind == kind and doc.title and doc.sections
         assert all(s.text.strip() and "\x00" not in s.text for s in doc.sections)
+
+
+def test_a_text_files_title_is_its_short_first_line() -> None:
+    titled = parse_document("guide.txt", b"Password Reset Guide\n\nTo reset a password, open Settings.")
+    assert titled.title == "Password Reset Guide"
+    untitled = parse_document("notes_2024.txt", b"To reset a password, open Settings.\nThen follow the link.")
+    assert untitled.title == "notes 2024"
