@@ -86,7 +86,7 @@ class AnswerStream:
             raise
         t1 = time.perf_counter()
         self.passages = retrieve(
-            self.console.engine, self.console.kb, batch.vectors, k=self.console.settings.top_k
+            self.console.engine, self.console.kb, queries, batch.vectors, self.console.settings.retrieval
         )
         self.timings["embed"] = (t1 - t0) * 1000
         self.timings["retrieve"] = (time.perf_counter() - t1) * 1000

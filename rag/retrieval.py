@@ -1,4 +1,9 @@
-"""Dense retrieval: cosine top-k over a knowledge base's HNSW index."""
+"""Retrieval: pgvector cosine, PostgreSQL full-text, or both fused by reciprocal rank, in one query.
+
+Each leg ranks its `depth` best chunks; a chunk's fused score is the sum over legs of
+weight / (rrf_k + rank). Every passage also carries its cosine similarity to the question, which is
+what relevance thresholds and the UI use, whatever the mode.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,38 @@ from sqlalchemy.engine import Engine
 
 from rag.generation import Passage
 from rag.knowledge_base import KnowledgeBaseRef
+from rag.retrieval_params import RetrievalParams
 
 
 def retrieve(
-    engine: Engine, kb: KnowledgeBaseRef, query_vectors: npt.NDArray[np.float32], *, k: int
+    engine: Engine,
+    kb: KnowledgeBaseRef,
+    queries: list[str],
+    query_vectors: npt.NDArray[np.float32],
+    params: RetrievalParams,
 ) -> list[Passage]:
-    """The k best chunks for any of the query vectors (a chunk scores its best match), numbered 1..k."""
+    """The k best chunks for any of the queries (a chunk keeps its best fused score), numbered 1..k."""
     best: dict[int, sa.Row[tuple[object, ...]]] = {}
-    with engine.connect() as conn:
-        for vector in query_vectors:
-            for row in conn.execute(_query(kb.dimensions), {"q": _literal(vector), "kb": kb.id, "k": k}):
-                if row.id not in best or row.score > best[row.id].score:
+    sql = _query(kb.dimensions, params.mode)
+    with engine.begin() as conn:
+        # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
+        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(40, int(params.depth))}"))
+        for text, vector in zip(queries, query_vectors, strict=True):
+            values = {
+                "q": _literal(vector),
+                "text": text,
+                "kb": kb.id,
+                "k": params.k,
+                "depth": params.depth,
+                "rrf": params.rrf_k,
+                "wd": params.dense_weight,
+                "wk": params.keyword_weight,
+            }
+            for row in conn.execute(sql, values):
+                if row.id not in best or row.fused > best[row.id].fused:
                     best[row.id] = row
-    ranked = sorted(best.values(), key=lambda r: r.score, reverse=True)[:k]
+    ranked = sorted(best.values(), key=lambda r: r.fused, reverse=True)[: params.k]
     return [
         Passage(
             number=i,
@@ -36,15 +60,51 @@ def retrieve(
     ]
 
 
-def _query(dimensions: int) -> sa.TextClause:
+def _query(dimensions: int, mode: str) -> sa.TextClause:
     # The cast must read exactly like the partial index's expression for the planner to use it;
     # the dimension is an int we own, so formatting it in is safe.
     distance = f"(c.embedding::vector({int(dimensions)}) <=> CAST(:q AS vector({int(dimensions)})))"
+    dense = (
+        f"SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ("
+        f"SELECT c.id, {distance} AS distance FROM chunks c WHERE c.knowledge_base_id = :kb "
+        f"ORDER BY {distance} LIMIT :depth) AS d"
+    )
+    # BM25 over the full-text index. The question's lexemes come from the same parser as the
+    # documents' (so "NW-4471" matches however PostgreSQL splits it); their OR finds candidates
+    # (an AND of every word would find nothing); each matching lexeme adds idf * saturated term
+    # frequency (k1 = 1.2, b = 0.75, length in lexemes). Plain ts_rank has no idf: words every
+    # chunk contains would outrank the one rare word that matters.
+    keyword_stats = (
+        "stats AS (SELECT count(*)::float AS n, greatest(avg(length(c.tsv)), 1)::float AS avgdl "
+        "FROM chunks c WHERE c.knowledge_base_id = :kb), "
+        "lexemes AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english', :text)) AS u), "
+        "terms AS (SELECT l.lexeme, ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
+        "FROM lexemes l CROSS JOIN stats s CROSS JOIN LATERAL (SELECT count(*)::float AS df FROM chunks c "
+        "WHERE c.knowledge_base_id = :kb AND c.tsv @@ quote_literal(l.lexeme)::tsquery) AS df), "
+        "query AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM lexemes), "
+    )
+    keyword = (
+        "SELECT id, row_number() OVER (ORDER BY bm25 DESC, id) AS rank FROM ("
+        "SELECT m.id, sum(t.idf * cardinality(u.positions) * 2.2 / (cardinality(u.positions) "
+        "+ 1.2 * (0.25 + 0.75 * length(m.tsv) / s.avgdl))) AS bm25 "
+        "FROM (SELECT c.id, c.tsv FROM chunks c, query "
+        "WHERE c.knowledge_base_id = :kb AND c.tsv @@ query.q) AS m "
+        "CROSS JOIN stats s CROSS JOIN LATERAL unnest(m.tsv) AS u "
+        "JOIN terms t ON t.lexeme = u.lexeme "
+        "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
+    )
+    none = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
     return sa.text(
+        f"WITH {keyword_stats if mode != 'dense' else ''}"
+        f"dense AS ({dense if mode != 'keyword' else none}), "
+        f"keyword AS ({keyword if mode != 'dense' else none}), "
+        "fused AS (SELECT COALESCE(dense.id, keyword.id) AS id, "
+        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused "
+        "FROM dense FULL OUTER JOIN keyword ON dense.id = keyword.id) "
         f"SELECT c.id, c.document_id, d.title, c.page_start, c.page_end, c.heading, c.text, "
-        f"1 - {distance} AS score "
-        f"FROM chunks c JOIN documents d ON d.id = c.document_id "
-        f"WHERE c.knowledge_base_id = :kb ORDER BY {distance} LIMIT :k"
+        f"1 - {distance} AS score, f.fused "
+        "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
+        "ORDER BY f.fused DESC, c.id LIMIT :k"
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import ConfigError
+from rag.retrieval_params import RetrievalParams
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -61,6 +62,11 @@ class Settings:
     chunk_tokens: int = 200
     chunk_overlap: int = 40
     top_k: int = 5
+    retrieval_mode: str = "hybrid"
+    retrieval_depth: int = 40
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
     min_relevance: float = 0.4
     history_turns: int = 3
     max_upload_mb: float = 50.0
@@ -71,6 +77,17 @@ class Settings:
     @property
     def embedded_database(self) -> bool:
         return self.database_url is None
+
+    @property
+    def retrieval(self) -> RetrievalParams:
+        return RetrievalParams(
+            mode=self.retrieval_mode,
+            k=self.top_k,
+            depth=self.retrieval_depth,
+            rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            keyword_weight=self.keyword_weight,
+        )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -122,6 +139,11 @@ def _build(v: Mapping[str, str]) -> Settings:
         chunk_tokens=int(_number(v, "CHUNK_TOKENS", 200 if local else 600)),
         chunk_overlap=int(_number(v, "CHUNK_OVERLAP", 40 if local else 100)),
         top_k=int(_number(v, "TOP_K", 5)),
+        retrieval_mode=v.get("RETRIEVAL_MODE", "hybrid").lower(),
+        retrieval_depth=int(_number(v, "RETRIEVAL_DEPTH", 40)),
+        rrf_k=int(_number(v, "RRF_K", 60)),
+        dense_weight=_number(v, "DENSE_WEIGHT", 1.0),
+        keyword_weight=_number(v, "KEYWORD_WEIGHT", 1.0),
         min_relevance=_number(v, "MIN_RELEVANCE", 0.4 if local else 0.3),
         history_turns=int(_number(v, "HISTORY_TURNS", 3)),
         max_upload_mb=_number(v, "MAX_UPLOAD_MB", 50.0),
@@ -140,6 +162,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("CHUNK_TOKENS must be at least 20")
     if s.top_k < 1 or s.embedding_batch_size < 1 or s.history_turns < 0:
         raise ConfigError("TOP_K and EMBEDDING_BATCH_SIZE must be positive, HISTORY_TURNS not negative")
+    _check_choice("RETRIEVAL_MODE", s.retrieval_mode, ("dense", "keyword", "hybrid"))
+    if s.retrieval_depth < s.top_k:
+        raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
 

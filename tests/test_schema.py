@@ -15,6 +15,7 @@ from rag.errors import EmbeddingModelMismatch
 from rag.ingest import ingest_file
 from rag.knowledge_base import open_knowledge_base
 from rag.retrieval import retrieve
+from rag.retrieval_params import RetrievalParams
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -55,7 +56,9 @@ def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(make_console: Console
     for i in range(30):
         ingest_file(console, f"doc{i}.md", f"# Doc {i}\n\nTopic{i} words about item{i}.".encode(), user="ana")
     query = console.embedder.embed(["topic7 item7"]).vectors
-    passages = retrieve(console.engine, console.kb, query, k=3)
+    passages = retrieve(
+        console.engine, console.kb, ["topic7 item7"], query, RetrievalParams(mode="dense", k=3)
+    )
     assert passages[0].document == "Doc 7" and [p.number for p in passages] == [1, 2, 3]
     assert passages[0].score == pytest.approx(
         float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-5

@@ -1,0 +1,23 @@
+"""How retrieval ranks: which legs run, how deep, and how their ranks are fused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODES = ("dense", "keyword", "hybrid")
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    mode: str = "hybrid"
+    k: int = 5
+    depth: int = 40  # candidates each leg contributes before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"expected mode in {MODES}")
+        if self.k < 1 or self.depth < self.k:
+            raise ValueError("expected 1 <= k <= depth")
