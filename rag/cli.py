@@ -1,4 +1,4 @@
-"""`python -m rag`: ingest, ask and list documents from a shell; the same code the app runs."""
+"""`python -m rag`: ingest, ask, list documents and evaluate from a shell; the same code the app runs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
@@ -16,7 +16,9 @@ from rag.batch_ingest import FileProgress, collect_files, ingest_paths, summary_
 from rag.console import Console, open_console
 from rag.document_store import list_documents
 from rag.errors import ConsoleError
+from rag.evaluation import eval_knowledge_base_name, evaluate, load_beir, open_eval_console, sync_corpus
 from rag.ingest import Progress
+from rag.retrieval_params import MODES
 from rag.settings import load_settings
 
 
@@ -45,7 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("documents", help="list the document library")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(run=_documents)
+    p = sub.add_parser("eval", help="measure retrieval quality on a BEIR dataset")
+    p.add_argument(
+        "--beir", type=Path, required=True, metavar="DIR", help="corpus, queries and qrels/test.tsv"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--mode", choices=MODES, help="retrieval mode (default: RETRIEVAL_MODE)")
+    p.add_argument("--limit-queries", type=_positive_int, metavar="N", help="only the first N judged queries")
+    p.add_argument("--kb", metavar="NAME", help="knowledge base for the corpus (default: eval:<folder name>)")
+    p.set_defaults(run=_eval)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return int(text)
 
 
 def _ingest(console: Console, args: argparse.Namespace) -> int:
@@ -79,6 +96,30 @@ def _progress_bar(out: TextIO) -> FileProgress:
         return show
 
     return for_file
+
+
+def _eval(console: Console, args: argparse.Namespace) -> int:
+    dataset = load_beir(args.beir)
+    eval_console = open_eval_console(console, args.kb or eval_knowledge_base_name(args.beir))
+    sync = sync_corpus(eval_console, dataset, progress=_counter(sys.stderr, "ingesting", "documents"))
+    print(
+        f"{eval_console.kb.name}: {sync.stored} documents embedded ({sync.chunks} chunks), "
+        f"{sync.skipped} unchanged, {sync.removed} removed in {sync.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    mode = args.mode or console.settings.retrieval_mode
+    progress = _counter(sys.stderr, "querying", "queries")
+    report = evaluate(eval_console, dataset, mode, limit=args.limit_queries, progress=progress)
+    print(json.dumps(report.as_json()) if args.json else report.as_table())
+    return 0
+
+
+def _counter(out: TextIO, verb: str, noun: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        out.write(f"\r{verb} {done:,}/{total:,} {noun}" + ("\n" if done >= total else ""))
+        out.flush()
+
+    return show
 
 
 def _ask(console: Console, args: argparse.Namespace) -> int:
