@@ -11,6 +11,7 @@ console = get_console()
 pages = [
     st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True),
     st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
+    st.Page("pages/evaluation.py", title="Evaluate", icon=":material/fact_check:"),
 ]
 navigation = st.navigation(pages)
 

@@ -118,9 +118,9 @@ def _ingest(
         return _duplicate(filename, winner.id, winner.title)
     tokens = sum(c.token_count for c in chunks)
     outcome = "replaced" if stored.replaced else "ingested"
-    message = f"{len(chunks)} chunks, {tokens:,} tokens" + (
-        f" (version {stored.version})" if stored.replaced else ""
-    )
+    message = f"{len(chunks)} chunk{'' if len(chunks) == 1 else 's'}, {tokens:,} tokens"
+    if stored.replaced:
+        message += f" (version {stored.version} replaces the previous one)"
     return IngestResult(filename, outcome, message, stored.id, len(chunks), tokens)
 
 

@@ -177,7 +177,7 @@ def test_upload_reports_each_file(open_app: OpenApp, database_url: str) -> None:
         ]
     )
     run(button(at, "Upload and index").click())
-    assert len(at.success) == 1 and at.success[0].value.startswith("**oven.pdf**: ingested. 1 chunks")
+    assert len(at.success) == 1 and at.success[0].value.startswith("**oven.pdf**: ingested. 1 chunk,")
     errors = [e.value for e in at.error]
     assert len(errors) == 2
     assert errors[0].startswith("**notes.txt**: rejected.") and "binary data" in errors[0]
@@ -262,3 +262,17 @@ def test_delete_removes_a_document(open_app: OpenApp, library_copy: str) -> None
     assert len(after) == 6 and "Northwind Cloud Refund Policy" not in after
     assert at.subheader[0].value == "Library (6 documents)"
     assert query(library_copy, "SELECT count(*) FROM chunks WHERE document_id = :d", d=refund_id) == [(0,)]
+
+
+def test_evaluation_page_scores_a_golden_set(open_app: OpenApp, library_copy: str) -> None:
+    at = run(open_app(library_copy))
+    run(at.switch_page("pages/evaluation.py"))
+    assert at.title[0].value == "Evaluate retrieval"
+    golden = b"question,document\nHow long is a password reset link valid?,password-reset-and-2fa.txt\nWhen is weekly maintenance?,service-level-agreement.html\n"
+    at.file_uploader[0].set_value([("golden.csv", golden, "text/csv")])
+    run(at)
+    run(button(at, "Run the evaluation").click())
+    scores = at.dataframe[0].value
+    assert list(scores["Mode"]) == ["Hybrid (default)", "Vectors only", "Keywords only"]
+    assert set(scores["Questions"]) == {2}
+    assert scores["Recall@10"].min() > 0.0

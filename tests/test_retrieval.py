@@ -86,12 +86,22 @@ def test_keyword_mode_finds_documents_containing_only_some_of_the_words(make_con
 def test_any_question_text_is_safe_for_full_text_search(make_console: ConsoleFactory) -> None:
     console = make_console()
     ingest_file(console, "a.md", b"# Vault\n\nThe Vault appliance ships with a two year warranty.", user="km")
-    for question in ("a & b | c:* !d 'e' <-> f", "'); DROP TABLE chunks; --", "the of and", "???", "warranty's"):
+    for question in (
+        "a & b | c:* !d 'e' <-> f",
+        "'); DROP TABLE chunks; --",
+        "the of and",
+        "???",
+        "warranty's",
+    ):
         vectors = console.embedder.embed([question]).vectors
         for mode in ("keyword", "hybrid"):
-            retrieve(console.engine, console.kb, [question], vectors, RetrievalParams(mode=mode, k=1, depth=5))
+            retrieve(
+                console.engine, console.kb, [question], vectors, RetrievalParams(mode=mode, k=1, depth=5)
+            )
     vectors = console.embedder.embed(["warranty's"]).vectors
-    [hit] = retrieve(console.engine, console.kb, ["warranty's"], vectors, RetrievalParams(mode="keyword", k=1, depth=5))
+    [hit] = retrieve(
+        console.engine, console.kb, ["warranty's"], vectors, RetrievalParams(mode="keyword", k=1, depth=5)
+    )
     assert hit.document == "Vault"
 
 

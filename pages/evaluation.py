@@ -1,0 +1,97 @@
+"""Evaluation: knowledge managers measure how well retrieval finds the right documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from rag.document_store import list_documents
+from rag.errors import ConsoleError
+from rag.evaluation import EvaluationReport, evaluate, load_golden_set
+from ui.console import get_console
+
+SAMPLE_QUESTIONS = Path(__file__).resolve().parent.parent / "samples" / "questions.json"
+MODES = {"hybrid": "Hybrid (default)", "dense": "Vectors only", "keyword": "Keywords only"}
+
+console = get_console()
+st.title("Evaluate retrieval")
+st.write(
+    "Upload a golden set: questions with the documents that should answer them. Each question runs "
+    "through the same retrieval the chat uses, and the scores say how often the right document comes "
+    "first (MRR@10), is in the top 10 (recall@10) and how well the top 10 is ordered (nDCG@10)."
+)
+example = pd.DataFrame(
+    [
+        {"question": q["question"], "document": q["document"]}
+        for q in json.loads(SAMPLE_QUESTIONS.read_text())
+        if q["document"]
+    ]
+)
+st.download_button(
+    "Example golden set for the sample library (CSV)",
+    example.to_csv(index=False),
+    "golden-set.csv",
+    "text/csv",
+    icon=":material/download:",
+)
+
+library = list_documents(console.engine, console.kb)
+if not library:
+    st.info("The library is empty: upload documents first, then a golden set that names them.")
+    st.stop()
+
+upload = st.file_uploader(
+    "Golden set (CSV with 'question' and 'document' columns, or JSON)", type=["csv", "json"]
+)
+modes = st.multiselect(
+    "Retrieval modes to compare", list(MODES), default=list(MODES), format_func=MODES.__getitem__
+)
+if (
+    upload is not None
+    and modes
+    and st.button("Run the evaluation", type="primary", icon=":material/play_arrow:")
+):
+    try:
+        golden = load_golden_set(upload.name, upload.getvalue(), library)
+        bar = st.progress(0.0, text="Evaluating")
+        reports: list[EvaluationReport] = []
+        for i, mode in enumerate(modes):
+            reports.append(
+                evaluate(
+                    console,
+                    golden,
+                    mode,
+                    progress=lambda done, total, i=i: bar.progress(
+                        (i + done / total) / len(modes), text=f"{MODES[modes[i]]}: {done}/{total}"
+                    ),
+                )
+            )
+        bar.empty()
+        st.session_state["evaluation"] = reports
+    except ConsoleError as exc:
+        st.error(str(exc))
+
+reports = st.session_state.get("evaluation", [])
+if reports:
+    table = pd.DataFrame(
+        [
+            {
+                "Mode": MODES.get(r.mode, r.mode),
+                "nDCG@10": r.ndcg_at_10,
+                "Recall@10": r.recall_at_10,
+                "MRR@10": r.mrr_at_10,
+                "Recall@100": r.recall_at_100,
+                "p50 ms": r.latency_p50_ms,
+                "p95 ms": r.latency_p95_ms,
+                "Questions": r.queries,
+            }
+            for r in reports
+        ]
+    )
+    st.subheader(f"Scores over {reports[0].queries} questions")
+    st.bar_chart(table.set_index("Mode")[["nDCG@10", "Recall@10", "MRR@10"]], stack=False)
+    st.dataframe(table.round(3), hide_index=True, width="stretch")
+    st.download_button("Download scores (CSV)", table.to_csv(index=False), "evaluation.csv", "text/csv")

@@ -1,0 +1,77 @@
+"""A golden set uploaded by a knowledge manager, scored on the user's own library."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.document_store import list_documents
+from rag.errors import RejectedFile
+from rag.evaluation import evaluate, load_golden_set
+from rag.ingest import ingest_file
+from tests.conftest import ConsoleFactory
+
+DOCS = {
+    "returns.md": b"# Returns policy\n\nOpened headphones can be returned within 14 days.",
+    "shipping.md": b"# Shipping\n\nParcels to Germany arrive in three business days.",
+    "warranty.md": b"# Warranty\n\nThe Vault appliance has a two year warranty.",
+}
+
+
+@pytest.fixture
+def library(make_console: ConsoleFactory):  # type: ignore[no-untyped-def]
+    console = make_console()
+    for name, data in DOCS.items():
+        assert ingest_file(console, name, data, user="km").ok
+    return console
+
+
+def test_csv_names_documents_by_file_name_or_title(library) -> None:  # type: ignore[no-untyped-def]
+    csv = b"question,document\nHow long to return opened headphones?,returns.md\nParcels to Germany?,Shipping\nNo doc,\n"
+    golden = load_golden_set("golden.csv", csv, list_documents(library.engine, library.kb))
+    assert list(golden.queries.values()) == ["How long to return opened headphones?", "Parcels to Germany?"]
+    assert list(golden.qrels.values()) == [{"returns.md": 1}, {"shipping.md": 1}]
+
+
+def test_json_like_the_sample_questions_file(library) -> None:  # type: ignore[no-untyped-def]
+    data = json.dumps(
+        [
+            {"question": "Warranty of the Vault?", "document": "warranty.md"},
+            {"question": "Dark mode?", "document": None},
+            {"question": "Either", "document": ["returns.md", "Warranty"]},
+        ]
+    ).encode()
+    golden = load_golden_set("golden.json", data, list_documents(library.engine, library.kb))
+    assert list(golden.qrels.values()) == [{"warranty.md": 1}, {"returns.md": 1, "warranty.md": 1}]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("g.csv", b"question,document\nWhat?,missing.pdf\n", "not in the library: missing.pdf"),
+        ("g.csv", b"q,doc\nWhat?,returns.md\n", "columns 'question' and 'document'"),
+        ("g.csv", b"question,document\n", "no question"),
+        ("g.json", b"{not json", "JSON could not be read"),
+        ("g.json", b'{"question": "x"}', "must be a list"),
+        ("g.csv", b"\xff\xfe\x00bad", "UTF-8"),
+    ],
+)
+def test_bad_golden_sets_are_refused_clearly(library, name: str, data: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RejectedFile, match=message):
+        load_golden_set(name, data, list_documents(library.engine, library.kb))
+
+
+def test_a_golden_set_is_scored_on_the_library(library) -> None:  # type: ignore[no-untyped-def]
+    csv = (
+        b"question,document\n"
+        b"opened headphones returned within days,returns.md\n"
+        b"parcels germany business days,shipping.md\n"
+        b"vault appliance warranty years,warranty.md\n"
+    )
+    golden = load_golden_set("golden.csv", csv, list_documents(library.engine, library.kb))
+    for mode in ("dense", "keyword", "hybrid"):
+        report = evaluate(library, golden, mode)
+        assert (report.queries, report.documents) == (3, 3)
+        assert report.mrr_at_10 == pytest.approx(1.0), mode
+        assert report.recall_at_10 == pytest.approx(1.0)
