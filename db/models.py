@@ -44,6 +44,9 @@ class KnowledgeBase(Base):
     embedding_provider: Mapped[str] = mapped_column(String(50))
     embedding_model: Mapped[str] = mapped_column(String(200))
     embedding_dimensions: Mapped[int] = mapped_column(Integer)
+    # Kept by triggers on chunks (migration 0002): BM25's collection size and average length.
+    chunk_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    lexeme_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _created()
 
 

@@ -17,6 +17,13 @@ from rag.knowledge_base import KnowledgeBaseRef
 from rag.retrieval_params import RetrievalParams
 
 
+# Full-text candidates are the chunks holding at least one of the question's less common lexemes
+# (found in at most this share of chunks); all its lexemes still count in the score. A chunk that
+# shares only common words with the question almost never ranks high, and skipping those chunks
+# keeps the query from scoring half the collection. With no less common lexeme, all count.
+COMMON_SHARE = 0.05
+
+
 def retrieve(
     engine: Engine,
     kb: KnowledgeBaseRef,
@@ -41,6 +48,7 @@ def retrieve(
                 "rrf": params.rrf_k,
                 "wd": params.dense_weight,
                 "wk": params.keyword_weight,
+                "common": COMMON_SHARE,
             }
             for row in conn.execute(sql, values):
                 if row.id not in best or row.fused > best[row.id].fused:
@@ -73,23 +81,26 @@ def _query(dimensions: int, mode: str) -> sa.TextClause:
     # documents' (so "NW-4471" matches however PostgreSQL splits it); their OR finds candidates
     # (an AND of every word would find nothing); each matching lexeme adds idf * saturated term
     # frequency (k1 = 1.2, b = 0.75, length in lexemes). Plain ts_rank has no idf: words every
-    # chunk contains would outrank the one rare word that matters.
+    # chunk contains would outrank the one rare word that matters. setweight + ts_filter keep only
+    # the question's lexemes of each candidate before unnesting, so the join stays small.
     keyword_stats = (
-        "stats AS (SELECT count(*)::float AS n, greatest(avg(length(c.tsv)), 1)::float AS avgdl "
-        "FROM chunks c WHERE c.knowledge_base_id = :kb), "
+        "stats AS (SELECT greatest(chunk_count, 1)::float AS n, "
+        "greatest(lexeme_count::float / greatest(chunk_count, 1), 1) AS avgdl "
+        "FROM knowledge_bases WHERE id = :kb), "
         "lexemes AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english', :text)) AS u), "
-        "terms AS (SELECT l.lexeme, ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
+        "terms AS (SELECT l.lexeme, df.df, s.n, ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
         "FROM lexemes l CROSS JOIN stats s CROSS JOIN LATERAL (SELECT count(*)::float AS df FROM chunks c "
         "WHERE c.knowledge_base_id = :kb AND c.tsv @@ quote_literal(l.lexeme)::tsquery) AS df), "
-        "query AS (SELECT string_agg(quote_literal(lexeme), ' | ')::tsquery AS q FROM lexemes), "
+        "query AS (SELECT coalesce(string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE df > 0 AND df <= :common * n), "
+        "string_agg(quote_literal(lexeme), ' | '))::tsquery AS q, array_agg(lexeme) AS words FROM terms), "
     )
     keyword = (
         "SELECT id, row_number() OVER (ORDER BY bm25 DESC, id) AS rank FROM ("
         "SELECT m.id, sum(t.idf * cardinality(u.positions) * 2.2 / (cardinality(u.positions) "
         "+ 1.2 * (0.25 + 0.75 * length(m.tsv) / s.avgdl))) AS bm25 "
-        "FROM (SELECT c.id, c.tsv FROM chunks c, query "
-        "WHERE c.knowledge_base_id = :kb AND c.tsv @@ query.q) AS m "
-        "CROSS JOIN stats s CROSS JOIN LATERAL unnest(m.tsv) AS u "
+        "FROM (SELECT c.id, c.tsv, ts_filter(setweight(setweight(c.tsv, 'D'), 'A', query.words), '{a}') "
+        "AS hits FROM chunks c, query WHERE c.knowledge_base_id = :kb AND c.tsv @@ query.q) AS m "
+        "CROSS JOIN stats s CROSS JOIN LATERAL unnest(m.hits) AS u "
         "JOIN terms t ON t.lexeme = u.lexeme "
         "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
     )

@@ -105,6 +105,30 @@ def test_any_question_text_is_safe_for_full_text_search(make_console: ConsoleFac
     assert hit.document == "Vault"
 
 
+def test_keyword_candidates_come_from_the_questions_less_common_words(make_console: ConsoleFactory) -> None:
+    console = make_console()
+    for i in range(40):
+        ingest_file(
+            console,
+            f"d{i}.md",
+            f"# Note {i}\n\nThe sync client reported an error on machine {i}.".encode(),
+            user="km",
+        )
+    ingest_file(console, "quota.md", b"# Quota\n\nThe quota of the workspace is full.", user="km")
+    question = "sync client error quota"  # three words in every chunk, one in a single chunk
+    vectors = console.embedder.embed([question]).vectors
+    passages = retrieve(
+        console.engine, console.kb, [question], vectors, RetrievalParams(mode="keyword", k=3, depth=10)
+    )
+    assert [p.document for p in passages] == ["Quota"]  # only chunks with a less common word are candidates
+    common = "sync client error"
+    vectors = console.embedder.embed([common]).vectors
+    passages = retrieve(
+        console.engine, console.kb, [common], vectors, RetrievalParams(mode="keyword", k=3, depth=10)
+    )
+    assert len(passages) == 3  # with no less common word, every match is a candidate
+
+
 def test_retrieval_params_are_validated() -> None:
     with pytest.raises(ValueError, match="mode"):
         RetrievalParams(mode="magic")

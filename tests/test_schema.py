@@ -78,3 +78,36 @@ def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(make_console: Console
             ).scalars()
         )
     assert f"ix_chunks_embedding_hnsw_kb{console.kb.id}" in plan
+
+
+def test_text_statistics_follow_every_insert_replace_and_delete(make_console: ConsoleFactory) -> None:
+    from rag.document_store import delete_document
+
+    console = make_console(CHUNK_TOKENS="40", CHUNK_OVERLAP="5")
+
+    def stats() -> tuple[tuple[int, int], tuple[int, int]]:
+        with console.engine.connect() as conn:
+            kept = conn.execute(
+                sa.text("SELECT chunk_count, lexeme_count FROM knowledge_bases WHERE id = :kb"),
+                {"kb": console.kb.id},
+            ).one()
+            actual = conn.execute(
+                sa.text(
+                    "SELECT count(*), coalesce(sum(length(tsv)), 0) FROM chunks WHERE knowledge_base_id = :kb"
+                ),
+                {"kb": console.kb.id},
+            ).one()
+        return tuple(kept), tuple(actual)
+
+    first = ingest_file(
+        console, "a.md", b"# A\n\n" + b"Shipping takes three days to Germany. " * 20, user="ana"
+    )
+    ingest_file(console, "b.md", b"# B\n\nRefunds are paid in five business days.", user="ana")
+    kept, actual = stats()
+    assert kept == actual and kept[0] > 2
+    ingest_file(console, "a.md", b"# A\n\nShipping now takes two days.", user="ana")  # replaces a.md
+    kept, actual = stats()
+    assert kept == actual and kept[0] == 2
+    assert first.document_id is not None and delete_document(console.engine, console.kb, first.document_id)
+    kept, actual = stats()
+    assert kept == actual and kept[0] == 1
