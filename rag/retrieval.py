@@ -16,7 +16,6 @@ from rag.generation import Passage
 from rag.knowledge_base import KnowledgeBaseRef
 from rag.retrieval_params import RetrievalParams
 
-
 # Full-text candidates are the chunks holding at least one of the question's less common lexemes
 # (found in at most this share of chunks); all its lexemes still count in the score. A chunk that
 # shares only common words with the question almost never ranks high, and skipping those chunks
@@ -91,7 +90,8 @@ def _query(dimensions: int, mode: str) -> sa.TextClause:
         "terms AS (SELECT l.lexeme, df.df, s.n, ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
         "FROM lexemes l CROSS JOIN stats s CROSS JOIN LATERAL (SELECT count(*)::float AS df FROM chunks c "
         "WHERE c.knowledge_base_id = :kb AND c.tsv @@ quote_literal(l.lexeme)::tsquery) AS df), "
-        "query AS (SELECT coalesce(string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE df > 0 AND df <= :common * n), "
+        "query AS (SELECT coalesce("
+        "string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE df > 0 AND df <= :common * n), "
         "string_agg(quote_literal(lexeme), ' | '))::tsquery AS q, array_agg(lexeme) AS words FROM terms), "
     )
     keyword = (
