@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rag.ingest import ingest_file
@@ -127,6 +129,26 @@ def test_keyword_candidates_come_from_the_questions_less_common_words(make_conso
         console.engine, console.kb, [common], vectors, RetrievalParams(mode="keyword", k=3, depth=10)
     )
     assert len(passages) == 3  # with no less common word, every match is a candidate
+
+
+def test_a_small_knowledge_base_beside_a_large_one_still_gets_k_results(make_console: ConsoleFactory) -> None:
+    from rag.knowledge_base import open_knowledge_base
+
+    big = make_console()
+    for i in range(60):
+        ingest_file(
+            big, f"d{i}.md", f"# Note {i}\n\nShipping note number {i} about parcels.".encode(), user="km"
+        )
+    small_kb = open_knowledge_base(big.engine, "small", big.embedder)
+    small = dataclasses.replace(big, kb=small_kb)
+    for i in range(5):
+        ingest_file(small, f"s{i}.md", f"# Small {i}\n\nRefund rule {i}.".encode(), user="km")
+    vectors = big.embedder.embed(["shipping parcels"]).vectors
+    for mode in ("dense", "hybrid"):
+        passages = retrieve(
+            small.engine, small.kb, ["shipping parcels"], vectors, RetrievalParams(mode=mode, k=5, depth=5)
+        )
+        assert len(passages) == 5 and all(p.document.startswith("Small") for p in passages), mode
 
 
 def test_retrieval_params_are_validated() -> None:
