@@ -10,6 +10,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Computed,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -131,6 +133,7 @@ class Answer(Base):
     __table_args__ = (
         Index("ix_answers_created_at", "created_at"),
         Index("ix_answers_conversation", "conversation_id", "created_at"),
+        Index("ix_answers_demo_created_at", "is_demo", "created_at"),  # analytics: a period, real or demo
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -157,6 +160,31 @@ class Answer(Base):
     error_code: Mapped[str | None] = mapped_column(String(50))
     error: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str] = mapped_column(Text)
+    question_embedding: Mapped[list[float] | None] = mapped_column(Vector())  # groups unanswered questions
+    resolved_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )  # unanswered, then documented
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # `rag demo-data` rows
+    created_at: Mapped[datetime] = _created()
+
+
+class Feedback(Base):
+    """A thumbs up or down on an answer; a thumbs down says why."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("answer_id", "user_name"),
+        CheckConstraint("rating IN (-1, 1)", name="ck_feedback_rating"),
+        Index("ix_feedback_created_at", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    rating: Mapped[int] = mapped_column(SmallInteger)  # 1 up, -1 down
+    reason: Mapped[str | None] = mapped_column(String(30))  # wrong, outdated, missing, bad_citation
+    comment: Mapped[str | None] = mapped_column(Text)
+    user_name: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
 
 
@@ -180,7 +208,10 @@ class ModelCall(Base):
     """Every model API call, ingestion included: the raw material of cost and latency analytics."""
 
     __tablename__ = "model_calls"
-    __table_args__ = (Index("ix_model_calls_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_model_calls_created_at", "created_at"),
+        Index("ix_model_calls_demo_created_at", "is_demo", "created_at"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(30))  # chat, query_embedding, ingest_embedding
     provider: Mapped[str] = mapped_column(String(50))
@@ -194,4 +225,5 @@ class ModelCall(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
     user_name: Mapped[str] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = _created()

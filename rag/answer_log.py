@@ -36,6 +36,7 @@ class AnswerRecord:
     error_code: str | None
     error: str | None
     user: str
+    question_embedding: list[float] | None = None
 
 
 def log_answer(
@@ -75,6 +76,7 @@ def log_answer(
                 error_code=record.error_code,
                 error=record.error,
                 user_name=record.user,
+                question_embedding=record.question_embedding,
             )
             .returning(Answer.id)
         ).scalar_one()

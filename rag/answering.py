@@ -72,6 +72,7 @@ class AnswerStream:
         self.relevant: list[Passage] = []
         self.started = time.perf_counter()
         self.result: AnswerResult | None = None
+        self.question_vector: list[float] | None = None
 
     def retrieve(self) -> None:
         t0 = time.perf_counter()
@@ -84,6 +85,7 @@ class AnswerStream:
         except ModelError as exc:
             self._finish("", error=exc, generation=None)
             raise
+        self.question_vector = batch.vectors[0].tolist()
         t1 = time.perf_counter()
         self.passages = retrieve(
             self.console.engine, self.console.kb, queries, batch.vectors, self.console.settings.retrieval
@@ -144,6 +146,7 @@ class AnswerStream:
             error_code=error.code if error else None,
             error=str(error) if error else note,
             user=self.user,
+            question_embedding=self.question_vector,
         )
         answer_id = log_answer(
             self.console.engine, self.console.kb, record, self.calls, self.console.settings.prices
