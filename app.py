@@ -8,11 +8,19 @@ from ui.console import get_console
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
 
 console = get_console()
-pages = [
-    st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True),
-    st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
-    st.Page("pages/evaluation.py", title="Evaluate", icon=":material/fact_check:"),
-]
+pages = {
+    "Support": [st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True)],
+    "Knowledge": [
+        st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
+        st.Page("pages/evaluation.py", title="Evaluate", icon=":material/fact_check:"),
+    ],
+    "Analytics": [
+        st.Page("pages/analytics_overview.py", title="Overview", icon=":material/insights:"),
+        st.Page("pages/analytics_cost.py", title="Cost", icon=":material/payments:"),
+        st.Page("pages/analytics_latency.py", title="Latency", icon=":material/speed:"),
+        st.Page("pages/analytics_unanswered.py", title="Unanswered", icon=":material/help:"),
+    ],
+}
 navigation = st.navigation(pages)
 
 with st.sidebar:

@@ -8,6 +8,7 @@ from rag.answering import ask
 from rag.document_store import document_count
 from rag.errors import ConsoleError, QuestionRejected
 from ui.console import current_user, get_console
+from ui.feedback import feedback_widget
 from ui.sources import render_sources
 
 console = get_console()
@@ -31,8 +32,14 @@ for message in state["messages"]:
         st.markdown(message["text"])
         if message["role"] == "assistant":
             if message.get("error"):
-                st.warning(message["error"])
+                st.warning(
+                    f"The answer could not be completed: {message['error']}. The passages found are below."
+                )
+            elif not message["answered"]:
+                st.caption("Logged as unanswered, so the missing documentation can be written.")
             render_sources(message["passages"], message["cited"], answered=message["answered"])
+            if message.get("answer_id"):
+                feedback_widget(console, message["answer_id"], current_user(console))
 
 question = st.chat_input("Ask a question about your documents")
 if question:
@@ -69,5 +76,7 @@ if question:
             "cited": result.cited,
             "answered": result.answered,
             "error": result.error,
+            "answer_id": result.answer_id,
         },
     ]
+    st.rerun()  # draw the new answer with the history, where its feedback buttons live

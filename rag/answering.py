@@ -1,7 +1,8 @@
 """Answer a question: retrieve, generate (streamed), check citations, log everything.
 
 `ask` returns an `AnswerStream`: iterate it for the answer's text as it is produced (the chat
-page hands it to `st.write_stream`); once exhausted, `result` holds what was stored.
+page hands it to `st.write_stream`); once exhausted, `result` holds what was stored. With
+`record=False` the same pipeline runs and nothing is written (answer_id 0): a re-ask.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ class AnswerResult:
 
 
 def ask(
-    console: Console, question: str, *, user: str, conversation_id: uuid.UUID | None = None
+    console: Console,
+    question: str,
+    *,
+    user: str,
+    conversation_id: uuid.UUID | None = None,
+    record: bool = True,
 ) -> AnswerStream:
     """Retrieve and start answering; raises QuestionRejected, or ModelError if retrieval fails."""
     question = " ".join(question.split())
@@ -48,10 +54,12 @@ def ask(
             f"the limit is {settings.max_question_chars:,}."
         )
     started = time.perf_counter()
-    if conversation_id is None:
+    if conversation_id is None and record:
         conversation_id = start_conversation(console.engine, user=user, title=question)
     history = recent_turns(console.engine, conversation_id, limit=settings.history_turns)
-    stream = AnswerStream(console, question, history, user=user, conversation_id=conversation_id)
+    stream = AnswerStream(
+        console, question, history, user=user, conversation_id=conversation_id, record=record
+    )
     stream.started = started
     stream.retrieve()
     return stream
@@ -59,9 +67,17 @@ def ask(
 
 class AnswerStream:
     def __init__(
-        self, console: Console, question: str, history: list[Turn], *, user: str, conversation_id: uuid.UUID
+        self,
+        console: Console,
+        question: str,
+        history: list[Turn],
+        *,
+        user: str,
+        conversation_id: uuid.UUID | None,
+        record: bool = True,
     ) -> None:
         self.console = console
+        self.record = record
         self.question = question
         self.history = history
         self.user = user
@@ -148,12 +164,14 @@ class AnswerStream:
             user=self.user,
             question_embedding=self.question_vector,
         )
-        answer_id = log_answer(
-            self.console.engine, self.console.kb, record, self.calls, self.console.settings.prices
-        )
+        answer_id = 0
+        if self.record:
+            answer_id = log_answer(
+                self.console.engine, self.console.kb, record, self.calls, self.console.settings.prices
+            )
         self.result = AnswerResult(
             answer_id,
-            self.conversation_id,
+            self.conversation_id if self.conversation_id is not None else uuid.UUID(int=0),
             text,
             answered,
             record.incomplete,

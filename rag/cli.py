@@ -14,6 +14,7 @@ from typing import TextIO
 from rag.answering import AnswerResult, ask
 from rag.batch_ingest import FileProgress, collect_files, ingest_paths, summary_line
 from rag.console import Console, open_console
+from rag.demo_data import generate_demo_data, remove_demo_data
 from rag.document_store import list_documents
 from rag.errors import ConsoleError
 from rag.evaluation import eval_knowledge_base_name, evaluate, load_beir, open_eval_console, sync_corpus
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-queries", type=_positive_int, metavar="N", help="only the first N judged queries")
     p.add_argument("--kb", metavar="NAME", help="knowledge base for the corpus (default: eval:<folder name>)")
     p.set_defaults(run=_eval)
+    p = sub.add_parser("demo-data", help="add labelled demo traffic for the analytics pages, or remove it")
+    p.add_argument("--days", type=_positive_int, default=30, help="spread over the last N days (default: 30)")
+    p.add_argument("--answers", type=_positive_int, default=5000, metavar="N", help="demo answers to add")
+    p.add_argument("--seed", type=int, help="random seed, to repeat a run exactly (default: a new one)")
+    p.add_argument("--remove", action="store_true", help="delete every demo row instead")
+    p.set_defaults(run=_demo_data)
     return parser
 
 
@@ -111,6 +118,27 @@ def _eval(console: Console, args: argparse.Namespace) -> int:
     progress = _counter(sys.stderr, "querying", "queries")
     report = evaluate(eval_console, dataset, mode, limit=args.limit_queries, progress=progress)
     print(json.dumps(report.as_json()) if args.json else report.as_table())
+    return 0
+
+
+def _demo_data(console: Console, args: argparse.Namespace) -> int:
+    if args.remove:
+        r = remove_demo_data(console.engine)
+        print(
+            f"removed {r.answers:,} demo answers ({r.sources:,} sources, {r.feedback:,} feedback), "
+            f"{r.model_calls:,} demo model calls and {r.conversations:,} demo conversations"
+        )
+        return 0
+    progress = _counter(sys.stderr, "writing", "demo answers")
+    s = generate_demo_data(console, days=args.days, answers=args.answers, seed=args.seed, progress=progress)
+    print(
+        f"added {s.answers:,} demo answers in {s.conversations:,} conversations ({s.sources:,} sources, "
+        f"{s.model_calls:,} model calls, {s.feedback:,} feedback) over {args.days} days "
+        f"in {s.seconds:.1f} s (seed {s.seed})"
+    )
+    if s.already_there:
+        print(f"{s.already_there:,} demo answers were already there: now {s.already_there + s.answers:,}")
+    print("Remove every demo row with: python -m rag demo-data --remove")
     return 0
 
 

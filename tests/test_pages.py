@@ -276,3 +276,18 @@ def test_evaluation_page_scores_a_golden_set(open_app: OpenApp, library_copy: st
     assert list(scores["Mode"]) == ["Hybrid (default)", "Vectors only", "Keywords only"]
     assert set(scores["Questions"]) == {2}
     assert scores["Recall@10"].min() > 0.0
+
+
+def test_thumbs_down_asks_why_and_is_stored_with_the_answer(open_app: OpenApp, library_copy: str) -> None:
+    at = run(open_app(library_copy))
+    run(at.chat_input[0].set_value("How long is a password reset link valid?"))
+    assert len(at.feedback) == 1
+    run(at.feedback[0].set_value(1))
+    assert query(library_copy, "SELECT rating, reason FROM feedback") == [(1, None)]
+    run(at.feedback[0].set_value(0))
+    assert query(library_copy, "SELECT rating, reason FROM feedback") == [(-1, None)]
+    at.radio[0].set_value("outdated")
+    at.text_input[0].set_value("The link now lasts an hour.")
+    run(button(at, "Send feedback").click())
+    rows = query(library_copy, "SELECT f.rating, f.reason, f.comment, f.user_name, a.question FROM feedback f JOIN answers a ON a.id = f.answer_id")
+    assert rows == [(-1, "outdated", "The link now lasts an hour.", "page-test", "How long is a password reset link valid?")]

@@ -183,3 +183,20 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     expect(answer).to_contain_text("score 0.")
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     _shot(page, "3-answer")
+
+    # A question the library cannot answer, then every analytics page shows its charts.
+    box = page.locator('[data-testid="stChatInput"] textarea')
+    box.fill("What is the colour of the office carpet in Lisbon?")
+    box.press("Enter")
+    expect(page.locator('[data-testid="stChatMessage"]').nth(3)).to_contain_text("I don't know", timeout=SLOW_MS)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    for title, charts in (("Overview", 1), ("Cost", 3), ("Latency", 2)):
+        nav.get_by_role("link", name=title).click()
+        expect(page.locator(".js-plotly-plot").nth(charts - 1)).to_be_visible(timeout=30_000)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        _shot(page, f"4-analytics-{title.lower()}")
+    nav.get_by_role("link", name="Unanswered").click()
+    expect(page.get_by_text("Unanswered questions", exact=True)).to_be_visible(timeout=30_000)
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    _shot(page, "5-unanswered")

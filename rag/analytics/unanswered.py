@@ -1,0 +1,256 @@
+"""The questions the console could not answer, grouped, resolved once documented, and re-asked.
+
+An exchange is flagged when it was not answered (failures aside), its best passage scored under the relevance
+threshold, or someone rated it down. Flagged questions are grouped by the similarity of their
+embeddings (single link), so paraphrases of one missing topic count together. A knowledge
+manager documents the topic, re-asks the group's wordings against today's library without
+logging anything, and marks the group resolved with a note.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from db.models import Answer, AnswerSource, Feedback
+from rag.answering import ask
+from rag.console import Console
+
+MAX_EXAMPLES = 5
+MAX_DOCUMENTS = 3
+
+
+@dataclass(frozen=True)
+class UnansweredGroup:
+    key: int  # the group's smallest answer id: stable while the group grows
+    answer_ids: list[int]
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    examples: list[str]  # distinct wordings, most recent first
+    reasons: list[str]  # "not answered", "low confidence", "rated down"
+    closest_documents: list[str]  # titles retrieved most often for these questions
+    resolved: bool  # every answer in the group is resolved
+    resolution_note: str | None  # the latest note given, even if newer questions reopened the group
+
+
+@dataclass(frozen=True)
+class _Flagged:
+    id: int
+    question: str
+    created_at: datetime
+    embedding: npt.NDArray[np.float32] | None
+    resolved_at: datetime | None
+    resolution_note: str | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Reask:
+    question: str
+    answered: bool
+    best_score: float | None
+    top_document: str | None
+    answer: str
+
+
+def unanswered_groups(
+    engine: Engine,
+    *,
+    start: date,
+    end: date,
+    demo: bool,
+    threshold: float,
+    similarity: float = 0.8,
+    limit: int = 500,
+) -> list[UnansweredGroup]:
+    """Flagged exchanges from `start` to `end` (inclusive days), grouped; biggest, then latest, first."""
+    flagged = _flagged(engine, start=start, end=end, demo=demo, threshold=threshold, limit=limit)
+    clusters = _cluster(flagged, similarity)
+    documents = _documents(engine, [f.id for f in flagged])
+    groups = [_group(members, documents) for members in clusters]
+    groups.sort(key=lambda g: (-g.count, -g.last_seen.timestamp(), g.key))
+    return groups
+
+
+def resolve_group(engine: Engine, answer_ids: Sequence[int], *, user: str, note: str) -> int:
+    """Mark these answers as documented; returns how many rows changed."""
+    values: dict[str, object] = {
+        "resolved_at": sa.func.now(),
+        "resolved_by": user,
+        "resolution_note": note.strip(),
+    }
+    return _update(engine, answer_ids, values)
+
+
+def reopen_group(engine: Engine, answer_ids: Sequence[int]) -> int:
+    """Undo `resolve_group`; returns how many rows changed."""
+    return _update(engine, answer_ids, {"resolved_at": None, "resolved_by": None, "resolution_note": None})
+
+
+def reask(console: Console, questions: list[str]) -> list[Reask]:
+    """Run each question through the full pipeline on today's library; nothing is logged."""
+    results = []
+    for question in questions:
+        stream = ask(console, question, user=console.settings.default_user, record=False)
+        for _ in stream:
+            pass
+        assert stream.result is not None
+        result = stream.result
+        best = max(result.passages, key=lambda p: p.score, default=None)
+        results.append(
+            Reask(
+                question=question,
+                answered=result.answered,
+                best_score=best.score if best else None,
+                top_document=best.document if best else None,
+                answer=result.answer,
+            )
+        )
+    return results
+
+
+def _flagged(
+    engine: Engine, *, start: date, end: date, demo: bool, threshold: float, limit: int
+) -> list[_Flagged]:
+    # A failed model call is an outage, not a gap in the documents: the errors chart shows those.
+    not_answered = sa.and_(sa.not_(Answer.answered), Answer.error_code.is_(None))
+    low = sa.func.coalesce(Answer.best_score < threshold, False)
+    rated_down = sa.exists().where(Feedback.answer_id == Answer.id, Feedback.rating == -1)
+    query = (
+        sa.select(
+            Answer.id,
+            Answer.question,
+            Answer.created_at,
+            Answer.question_embedding,
+            Answer.resolved_at,
+            Answer.resolution_note,
+            not_answered.label("not_answered"),
+            low.label("low_confidence"),
+            rated_down.label("rated_down"),
+        )
+        .where(
+            Answer.is_demo == demo,
+            Answer.created_at >= start,
+            Answer.created_at < end + timedelta(days=1),
+            sa.or_(not_answered, low, rated_down),
+        )
+        .order_by(Answer.created_at.desc(), Answer.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        _Flagged(
+            id=r.id,
+            question=r.question,
+            created_at=r.created_at,
+            embedding=None if r.question_embedding is None else np.asarray(r.question_embedding, np.float32),
+            resolved_at=r.resolved_at,
+            resolution_note=r.resolution_note,
+            reasons=tuple(
+                label
+                for label, flag in (
+                    ("not answered", r.not_answered),
+                    ("low confidence", r.low_confidence),
+                    ("rated down", r.rated_down),
+                )
+                if flag
+            ),
+        )
+        for r in rows
+    ]
+
+
+def _cluster(flagged: list[_Flagged], similarity: float) -> list[list[_Flagged]]:
+    """Single-link groups: linked by cosine >= similarity, or by the same normalised wording."""
+    parent = list(range(len(flagged)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(i: int, j: int) -> None:
+        parent[find(i)] = find(j)
+
+    by_text: dict[str, int] = {}
+    for i, f in enumerate(flagged):
+        union(i, by_text.setdefault(normalise_question(f.question), i))
+    # Vectors of different models (dimensions) cannot be compared: each size is linked on its own.
+    by_size: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
+    for i, f in enumerate(flagged):
+        if f.embedding is not None:
+            by_size.setdefault(len(f.embedding), []).append((i, f.embedding))
+    for embedded in by_size.values():
+        indices = [i for i, _ in embedded]
+        vectors = np.stack([v for _, v in embedded])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = vectors / np.where(norms == 0, 1, norms)
+        for a, b in np.argwhere(np.triu(unit @ unit.T >= similarity, k=1)):
+            union(indices[a], indices[b])
+    clusters: dict[int, list[_Flagged]] = {}
+    for i, f in enumerate(flagged):
+        clusters.setdefault(find(i), []).append(f)
+    return list(clusters.values())
+
+
+def normalise_question(question: str) -> str:
+    """Lower case, punctuation dropped, spaces collapsed: "Export to Excel?" == "export to excel"."""
+    return " ".join(re.findall(r"\w+", question.lower()))
+
+
+def _group(members: list[_Flagged], documents: dict[int, list[str]]) -> UnansweredGroup:
+    members = sorted(members, key=lambda f: (f.created_at, f.id), reverse=True)  # most recent first
+    wordings: dict[str, str] = {}
+    for f in members:
+        wordings.setdefault(normalise_question(f.question), f.question)
+    titles = Counter(title for f in members for title in documents.get(f.id, []))
+    resolved = [f for f in members if f.resolved_at is not None]
+    latest = max(resolved, key=lambda f: f.resolved_at or f.created_at, default=None)
+    present = {reason for f in members for reason in f.reasons}
+    return UnansweredGroup(
+        key=min(f.id for f in members),
+        answer_ids=sorted(f.id for f in members),
+        count=len(members),
+        first_seen=members[-1].created_at,
+        last_seen=members[0].created_at,
+        examples=list(wordings.values())[:MAX_EXAMPLES],
+        reasons=[r for r in ("not answered", "low confidence", "rated down") if r in present],
+        closest_documents=[t for t, _ in sorted(titles.items(), key=lambda i: (-i[1], i[0]))][:MAX_DOCUMENTS],
+        resolved=len(resolved) == len(members),
+        resolution_note=latest.resolution_note if latest else None,
+    )
+
+
+def _documents(engine: Engine, answer_ids: list[int]) -> dict[int, list[str]]:
+    """Each answer's retrieved document titles, each title once per answer."""
+    if not answer_ids:
+        return {}
+    query = (
+        sa.select(AnswerSource.answer_id, AnswerSource.document_title)
+        .where(AnswerSource.answer_id.in_(answer_ids))
+        .group_by(AnswerSource.answer_id, AnswerSource.document_title)
+    )
+    titles: dict[int, list[str]] = {}
+    with engine.connect() as conn:
+        for answer_id, title in conn.execute(query):
+            titles.setdefault(answer_id, []).append(title)
+    return titles
+
+
+def _update(engine: Engine, answer_ids: Sequence[int], values: dict[str, object]) -> int:
+    if not answer_ids:
+        return 0
+    with engine.begin() as conn:
+        result = conn.execute(sa.update(Answer).where(Answer.id.in_(list(answer_ids))).values(**values))
+    return int(result.rowcount)

@@ -1,0 +1,207 @@
+"""Unanswered questions on a real database with the real local model: flagged, grouped, resolved, re-asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from db.models import Answer
+from rag.analytics.unanswered import (
+    UnansweredGroup,
+    normalise_question,
+    reask,
+    reopen_group,
+    resolve_group,
+    unanswered_groups,
+)
+from rag.answering import AnswerResult, ask
+from rag.console import Console
+from rag.extractive import ExtractiveGenerator
+from rag.feedback import record_feedback
+from rag.ingest import ingest_file
+from rag.local_embedder import LocalEmbedder
+from tests.conftest import ConsoleFactory
+from tests.fakes import HashEmbedder
+
+SECURITY = (
+    b"# Account security\n\n"
+    b"To reset your password, open Settings, choose Security and click Reset password. "
+    b"A reset link is emailed to you and stays valid for 30 minutes. "
+    b"Two-factor authentication can be turned on under Security with an authenticator app."
+)
+EXPORT = (
+    b"# Exporting data\n\n"
+    b"You can export your data to Excel: open Reports, click Export and choose the Excel (XLSX) format. "
+    b"The spreadsheet downloads at once and holds every record of the report."
+)
+EXCEL = [
+    "How do I export my data to Excel?",
+    "Can I export data into an Excel spreadsheet?",
+    "export to excel possible?",
+]
+DISCOUNT = ["Do you offer student discounts?", "Is there a discount for students?"]
+RATED_DOWN = "How long is the password reset link valid?"
+ANSWERED = "How do I reset my password?"
+DEMO = "Do you have an Android app?"
+
+
+def answer(console: Console, question: str) -> AnswerResult:
+    stream = ask(console, question, user="agent")
+    for _ in stream:
+        pass
+    assert stream.result is not None
+    return stream.result
+
+
+def table_counts(console: Console) -> dict[str, int]:
+    tables = ("answers", "answer_sources", "model_calls", "conversations")
+    with console.engine.connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables}
+
+
+@dataclass
+class Scenario:
+    console: Console
+    today: date
+    ids: dict[str, int]
+
+    def groups(
+        self,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        demo: bool = False,
+        similarity: float = 0.8,
+        limit: int = 500,
+    ) -> list[UnansweredGroup]:
+        return unanswered_groups(
+            self.console.engine,
+            start=start or self.today,
+            end=end or self.today,
+            demo=demo,
+            threshold=self.console.settings.min_relevance,
+            similarity=similarity,
+            limit=limit,
+        )
+
+
+@pytest.fixture
+def scenario(make_console: ConsoleFactory, local_embedder: LocalEmbedder) -> Scenario:
+    console = make_console(embedder=local_embedder, generator=ExtractiveGenerator(embedder=local_embedder))
+    assert ingest_file(console, "security.md", SECURITY, user="km").ok
+    ids = {q: answer(console, q).answer_id for q in [*EXCEL, *DISCOUNT, RATED_DOWN, ANSWERED, DEMO]}
+    record_feedback(console.engine, answer_id=ids[RATED_DOWN], user="agent", rating=-1, reason="wrong")
+    record_feedback(console.engine, answer_id=ids[ANSWERED], user="agent", rating=1)
+    with console.engine.begin() as conn:
+        conn.execute(sa.update(Answer).where(Answer.id == ids[DEMO]).values(is_demo=True))
+        today = conn.execute(sa.text("SELECT current_date")).scalar_one()
+    return Scenario(console, today, ids)
+
+
+def test_flagged_questions_are_grouped_by_meaning(scenario: Scenario) -> None:
+    groups = scenario.groups()
+    assert [g.count for g in groups] == [3, 2, 1]
+    excel, discount, rated = groups
+    assert excel.examples == EXCEL[::-1]  # most recent first
+    assert excel.answer_ids == sorted(scenario.ids[q] for q in EXCEL)
+    assert excel.key == min(excel.answer_ids)
+    assert excel.reasons == discount.reasons == ["not answered", "low confidence"]
+    assert excel.first_seen < excel.last_seen
+    assert discount.examples == DISCOUNT[::-1]
+    assert rated.examples == [RATED_DOWN] and rated.reasons == ["rated down"]
+    assert all(g.closest_documents == ["Account security"] for g in groups)
+    assert not any(g.resolved or g.resolution_note for g in groups)
+    flagged = {i for g in groups for i in g.answer_ids}
+    assert scenario.ids[ANSWERED] not in flagged and scenario.ids[DEMO] not in flagged
+
+
+def test_demo_rows_and_other_periods_are_kept_apart(scenario: Scenario) -> None:
+    [demo] = scenario.groups(demo=True)
+    assert demo.examples == [DEMO] and demo.count == 1
+    yesterday = scenario.today - timedelta(days=1)
+    assert scenario.groups(start=yesterday - timedelta(days=7), end=yesterday) == []
+    assert [g.count for g in scenario.groups(end=scenario.today + timedelta(days=3))] == [3, 2, 1]
+
+
+def test_a_stricter_similarity_splits_paraphrases_and_limit_keeps_the_latest(scenario: Scenario) -> None:
+    assert [g.count for g in scenario.groups(similarity=0.99)] == [1] * 6
+    latest = scenario.groups(limit=2)
+    assert sorted(e for g in latest for e in g.examples) == sorted([RATED_DOWN, DISCOUNT[1]])
+
+
+def test_a_group_is_resolved_with_a_note_then_reopened(scenario: Scenario) -> None:
+    engine = scenario.console.engine
+    excel = scenario.groups()[0]
+    assert resolve_group(engine, excel.answer_ids, user="km", note=" Added export guide. ") == 3
+    resolved = scenario.groups()[0]
+    assert resolved.resolved and resolved.resolution_note == "Added export guide."
+    assert resolved.key == excel.key and resolved.answer_ids == excel.answer_ids
+    with engine.connect() as conn:
+        who = conn.execute(sa.select(Answer.resolved_by).where(Answer.id.in_(excel.answer_ids))).scalars()
+        assert set(who) == {"km"}
+    assert not any(g.resolved for g in scenario.groups()[1:])
+
+    # The same question asked again after the fix makes the group open again.
+    answer(scenario.console, EXCEL[0])
+    again = scenario.groups()[0]
+    assert again.count == 4 and not again.resolved and again.resolution_note == "Added export guide."
+
+    assert reopen_group(engine, again.answer_ids) == 4
+    reopened = scenario.groups()[0]
+    assert not reopened.resolved and reopened.resolution_note is None
+    assert resolve_group(engine, [], user="km", note="") == 0
+
+
+def test_reask_uses_todays_library_and_records_nothing(scenario: Scenario) -> None:
+    console = scenario.console
+    before = reask(console, EXCEL)
+    assert [r.answered for r in before] == [False, False, False]
+    assert all(r.top_document == "Account security" for r in before)
+    assert all(r.best_score is not None and r.best_score < console.settings.min_relevance for r in before)
+    assert ingest_file(console, "export.md", EXPORT, user="km").ok
+    counts = table_counts(console)
+
+    after = reask(console, EXCEL)
+    assert [r.question for r in after] == EXCEL
+    assert all(r.answered and r.top_document == "Exporting data" for r in after)
+    assert all("Excel" in r.answer and "[1]" in r.answer for r in after)
+    assert table_counts(console) == counts
+
+
+def test_ask_without_recording_writes_no_rows(make_console: ConsoleFactory) -> None:
+    console = make_console(embedder=HashEmbedder(dims=1024), MIN_RELEVANCE="0.2")
+    assert ingest_file(console, "export.md", EXPORT, user="km").ok
+    counts = table_counts(console)
+    stream = ask(console, "How do I export my data to Excel?", user="agent", record=False)
+    text = "".join(stream)
+    assert stream.result is not None
+    assert stream.result.answered and stream.result.answer == text
+    assert stream.result.answer_id == 0 and stream.result.conversation_id.int == 0
+    assert table_counts(console) == counts
+
+
+def test_questions_without_embeddings_group_by_their_wording(make_console: ConsoleFactory) -> None:
+    console = make_console()
+    base = {
+        "knowledge_base_id": console.kb.id,
+        "answer": "I don't know based on the documents I have.",
+        "answered": False,
+        "answer_mode": "offline",
+        "model": "extractive",
+        "embedding_model": console.embedder.model,
+        "user_name": "agent",
+    }
+    questions = ["How to export?", "how to EXPORT", "How to import?"]
+    with console.engine.begin() as conn:
+        conn.execute(sa.insert(Answer), [{**base, "question": q} for q in questions])
+        today = conn.execute(sa.text("SELECT current_date")).scalar_one()
+    groups = unanswered_groups(console.engine, start=today, end=today, demo=False, threshold=0.4)
+    assert [(g.count, g.examples) for g in groups] == [
+        (2, ["how to EXPORT"]),  # one wording shown once: same time, so the larger id is the latest
+        (1, ["How to import?"]),
+    ]
+    assert groups[0].reasons == ["not answered"] and groups[0].closest_documents == []
+    assert normalise_question("  Export, to EXCEL?! ") == "export to excel"
