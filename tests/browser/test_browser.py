@@ -184,11 +184,14 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     _shot(page, "3-answer")
 
-    # A question the library cannot answer, then every analytics page shows its charts.
+    # In a new conversation, a question the library cannot answer; then every analytics page shows
+    # its charts.
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(0, timeout=30_000)
     box = page.locator('[data-testid="stChatInput"] textarea')
     box.fill("What is the colour of the office carpet in Lisbon?")
     box.press("Enter")
-    expect(page.locator('[data-testid="stChatMessage"]').nth(3)).to_contain_text("I don't know", timeout=SLOW_MS)
+    expect(page.locator('[data-testid="stChatMessage"]').nth(1)).to_contain_text("I don't know", timeout=SLOW_MS)
     nav = page.locator('[data-testid="stSidebarNav"]')
     for title, charts in (("Overview", 1), ("Cost", 3), ("Latency", 2)):
         nav.get_by_role("link", name=title).click()
