@@ -289,5 +289,16 @@ def test_thumbs_down_asks_why_and_is_stored_with_the_answer(open_app: OpenApp, l
     at.radio[0].set_value("outdated")
     at.text_input[0].set_value("The link now lasts an hour.")
     run(button(at, "Send feedback").click())
-    rows = query(library_copy, "SELECT f.rating, f.reason, f.comment, f.user_name, a.question FROM feedback f JOIN answers a ON a.id = f.answer_id")
-    assert rows == [(-1, "outdated", "The link now lasts an hour.", "page-test", "How long is a password reset link valid?")]
+    rows = query(
+        library_copy,
+        "SELECT f.rating, f.reason, f.comment, f.user_name, a.question FROM feedback f JOIN answers a ON a.id = f.answer_id",
+    )
+    assert rows == [
+        (
+            -1,
+            "outdated",
+            "The link now lasts an hour.",
+            "page-test",
+            "How long is a password reset link valid?",
+        )
+    ]

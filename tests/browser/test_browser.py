@@ -191,7 +191,9 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     box = page.locator('[data-testid="stChatInput"] textarea')
     box.fill("What is the colour of the office carpet in Lisbon?")
     box.press("Enter")
-    expect(page.locator('[data-testid="stChatMessage"]').nth(1)).to_contain_text("I don't know", timeout=SLOW_MS)
+    expect(page.locator('[data-testid="stChatMessage"]').nth(1)).to_contain_text(
+        "I don't know", timeout=SLOW_MS
+    )
     nav = page.locator('[data-testid="stSidebarNav"]')
     for title, charts in (("Overview", 1), ("Cost", 3), ("Latency", 2)):
         nav.get_by_role("link", name=title).click()
