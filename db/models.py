@@ -192,7 +192,10 @@ class AnswerSource(Base):
     """A chunk retrieved for an answer, kept as it was even if its document is deleted later."""
 
     __tablename__ = "answer_sources"
-    __table_args__ = (Index("ix_answer_sources_document", "document_id"),)
+    __table_args__ = (
+        Index("ix_answer_sources_document", "document_id"),
+        Index("ix_answer_sources_chunk", "chunk_id"),
+    )
     answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, primary_key=True)  # the [n] label
     chunk_id: Mapped[int | None] = mapped_column(ForeignKey("chunks.id", ondelete="SET NULL"))
@@ -211,6 +214,7 @@ class ModelCall(Base):
     __table_args__ = (
         Index("ix_model_calls_created_at", "created_at"),
         Index("ix_model_calls_demo_created_at", "is_demo", "created_at"),
+        Index("ix_model_calls_answer", "answer_id"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(30))  # chat, query_embedding, ingest_embedding

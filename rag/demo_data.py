@@ -263,11 +263,6 @@ def remove_demo_data(engine: Engine) -> RemovedRows:
         def delete(sql: str) -> int:
             return int(conn.execute(sa.text(sql)).rowcount)
 
-        # Each deleted answer runs model_calls' ON DELETE SET NULL check; without an index on
-        # answer_id that is a scan of the whole table per answer. A temporary one keeps it linear.
-        temporary_index = not conn.execute(sa.text(_HAS_ANSWER_ID_INDEX)).scalar_one()
-        if temporary_index:
-            conn.execute(sa.text(f"CREATE INDEX {_TEMPORARY_INDEX} ON model_calls (answer_id)"))
         # Children first: one join instead of a cascade row by row.
         feedback = delete(f"DELETE FROM feedback WHERE answer_id IN ({demo_answers})")
         sources = delete(f"DELETE FROM answer_sources WHERE answer_id IN ({demo_answers})")
@@ -277,17 +272,8 @@ def remove_demo_data(engine: Engine) -> RemovedRows:
             "DELETE FROM conversations c WHERE c.user_name LIKE 'demo:%' AND c.title LIKE '[demo] %' "
             "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.conversation_id = c.id)"
         )
-        if temporary_index:
-            conn.execute(sa.text(f"DROP INDEX {_TEMPORARY_INDEX}"))
     return RemovedRows(answers, sources, feedback, calls, conversations)
 
-
-_TEMPORARY_INDEX = "demo_removal_model_calls_answer_id"
-_HAS_ANSWER_ID_INDEX = (
-    "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a "
-    "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
-    "WHERE i.indrelid = 'model_calls'::regclass AND a.attname = 'answer_id')"
-)
 
 
 def _variants() -> list[str]:
