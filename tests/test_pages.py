@@ -302,3 +302,32 @@ def test_thumbs_down_asks_why_and_is_stored_with_the_answer(open_app: OpenApp, l
             "How long is a password reset link valid?",
         )
     ]
+
+
+def test_analytics_pages_show_demo_traffic_only_when_asked(open_app: OpenApp, library_copy: str) -> None:
+    from rag.console import open_console
+    from rag.demo_data import generate_demo_data
+    from rag.settings import load_settings
+
+    at = run(open_app(library_copy))
+    console = open_console(load_settings(secrets_file=None))  # the app's settings, from the environment
+    generate_demo_data(console, days=14, answers=600, seed=7)
+    console.engine.dispose()
+    run(at.switch_page("pages/analytics_overview.py"))
+    # Real data only by default: the library copy has no answers yet.
+    assert any("No questions were logged" in i.value for i in at.info)
+    pages = {
+        "pages/analytics_overview.py": 2,
+        "pages/analytics_cost.py": 3,
+        "pages/analytics_latency.py": 2,
+        "pages/analytics_unanswered.py": 0,
+    }
+    next(t for t in at.toggle if t.label == "Show demo data").set_value(True)
+    for page, charts in pages.items():
+        run(at.switch_page(page))
+        assert not at.exception, page
+        assert any("demo data" in w.value for w in at.warning), page
+        assert len(at.get("plotly_chart")) >= charts, page
+        assert at.dataframe or page.endswith("overview.py"), page
+    groups = at.dataframe[0].value
+    assert groups["Asked"].sum() > 0 and set(groups["Why flagged"]) - {""}

@@ -21,12 +21,14 @@ def period_filter(*, demo_available: bool) -> Period:
         chosen = st.date_input(
             "Period", value=st.session_state.get("analytics_period", default), label_visibility="collapsed"
         )
+        # Kept under a plain key: a widget's own state is dropped when another page runs.
         demo = st.toggle(
             "Show demo data",
-            key="analytics_demo",
+            value=st.session_state.get("analytics_demo", False) and demo_available,
             disabled=not demo_available,
             help="Demo traffic from `python -m rag demo-data`; it is never mixed with real data.",
         )
+        st.session_state["analytics_demo"] = demo
     start, end = chosen if isinstance(chosen, tuple) and len(chosen) == 2 else default
     st.session_state["analytics_period"] = (start, end)
     if demo:
