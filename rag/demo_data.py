@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from db.models import Chunk, Document
+from rag.analytics.rollups import invalidate_rollups
 from rag.answer_text import NOT_KNOWN
 from rag.console import Console
 from rag.embedding import Embedder
@@ -251,6 +252,7 @@ def generate_demo_data(
             if progress:
                 progress(int(totals[0]), answers)
         totals[3] += _write_ingest_calls(cursor, rng, window, catalog, console.settings.prices)
+        invalidate_rollups(conn, demo=True)  # past days changed
     a, c, s, m, f = (int(x) for x in totals)
     return DemoSummary(a, c, s, m, f, already, seed, time.perf_counter() - started)
 
@@ -272,8 +274,8 @@ def remove_demo_data(engine: Engine) -> RemovedRows:
             "DELETE FROM conversations c WHERE c.user_name LIKE 'demo:%' AND c.title LIKE '[demo] %' "
             "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.conversation_id = c.id)"
         )
+        invalidate_rollups(conn, demo=True)
     return RemovedRows(answers, sources, feedback, calls, conversations)
-
 
 
 def _variants() -> list[str]:

@@ -16,6 +16,7 @@ from rag.analytics.overview import (
     questions_by_day,
 )
 from rag.analytics.period import Period
+from rag.analytics.rollups import ensure_rollups, invalidate_rollups
 
 __all__ = [
     "STAGES",
@@ -25,7 +26,9 @@ __all__ = [
     "cost_by_day",
     "cost_per_answer_by_day",
     "cost_totals",
+    "ensure_rollups",
     "errors_by_day",
+    "invalidate_rollups",
     "latency_by_day",
     "latency_histogram",
     "most_cited_documents",

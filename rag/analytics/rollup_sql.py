@@ -1,0 +1,119 @@
+"""The statements that roll up a run of closed UTC days (:from_day to :to_day, :from_at to :to_at).
+
+Each reads only the run's rows (the (is_demo, created_at) indexes) and writes one row set per day.
+The figures are those the live queries compute, so a rolled-up day reads exactly like a live one.
+"""
+
+from __future__ import annotations
+
+TOP_PER_DAY = 100  # slowest answers kept per day: slowest_answers(limit <= this) reads rollups
+
+TABLES = (
+    "rollup_answers",
+    "rollup_conversations",
+    "rollup_latency",
+    "rollup_latency_buckets",
+    "rollup_slowest",
+    "rollup_errors",
+    "rollup_cost",
+    "rollup_citations",
+)
+
+# Fixed log-scale buckets of total latency: each 5% wide, so a value is known within 5%.
+BUCKET = "floor(ln(greatest({ms}, 1)) / ln(1.05))::int"
+
+_DAY = "(created_at AT TIME ZONE 'UTC')::date"
+_IN_RUN = "is_demo = :demo AND created_at >= :from_at AND created_at < :to_at"
+
+# The run's answers, read once: the answers rows are wide (question, answer, embedding) and
+# every rollup but the cost needs only these columns.
+_RUN_ANSWERS = f"""
+CREATE TEMPORARY TABLE run_answers ON COMMIT DROP AS
+SELECT id, {_DAY} AS day, created_at, conversation_id, answered, cost_usd,
+       embed_ms, retrieve_ms, generate_ms, first_token_ms, total_ms, error_code
+FROM answers WHERE {_IN_RUN}
+"""
+
+COMPUTE = [
+    _RUN_ANSWERS,
+    "ANALYZE run_answers",
+    """
+INSERT INTO rollup_answers (day, is_demo, questions, answered, cost_usd, cost_per_answer,
+                            unpriced_answers, thumbs_up, thumbs_down)
+SELECT a.day, :demo, count(*), count(*) FILTER (WHERE a.answered),
+       sum(a.cost_usd), avg(a.cost_usd)::float8, count(*) FILTER (WHERE a.cost_usd IS NULL),
+       coalesce(sum(f.up), 0), coalesce(sum(f.down), 0)
+FROM run_answers AS a
+LEFT JOIN (SELECT answer_id, count(*) FILTER (WHERE rating = 1) AS up,
+                  count(*) FILTER (WHERE rating = -1) AS down
+           FROM feedback GROUP BY 1) AS f ON f.answer_id = a.id
+GROUP BY 1
+""",
+    # Distinct conversations of any period add up from these: see rag/analytics/cost.py.
+    """
+INSERT INTO rollup_conversations (day, is_demo, gap_days, conversations)
+SELECT c.day, :demo, coalesce(c.day - p.day, 0), count(*)
+FROM (SELECT DISTINCT day, conversation_id FROM run_answers WHERE conversation_id IS NOT NULL) AS c
+CROSS JOIN LATERAL (
+    SELECT (max(b.created_at) AT TIME ZONE 'UTC')::date AS day FROM answers AS b
+    WHERE b.conversation_id = c.conversation_id AND b.is_demo = :demo
+      AND b.created_at < c.day::timestamp AT TIME ZONE 'UTC') AS p
+GROUP BY 1, 3
+""",
+    """
+INSERT INTO rollup_latency (day, is_demo, stage, position, p50, p95, p99)
+SELECT a.day, :demo, s.stage, s.position,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms),
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.ms),
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)
+FROM run_answers AS a
+CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'retrieve_ms', a.retrieve_ms),
+                           (3, 'generate_ms', a.generate_ms), (4, 'first_token_ms', a.first_token_ms),
+                           (5, 'total_ms', a.total_ms)) AS s(position, stage, ms)
+WHERE s.ms IS NOT NULL
+GROUP BY 1, s.position, s.stage
+""",
+    f"""
+INSERT INTO rollup_latency_buckets (day, is_demo, bucket, answers, min_ms, max_ms, sum_ms)
+SELECT day, :demo, {BUCKET.format(ms="total_ms")}, count(*), min(total_ms), max(total_ms), sum(total_ms)
+FROM run_answers
+WHERE total_ms IS NOT NULL
+GROUP BY 1, 3
+""",
+    f"""
+INSERT INTO rollup_slowest (day, is_demo, answer_id, total_ms, created_at)
+SELECT day, :demo, id, total_ms, created_at
+FROM (SELECT day, id, total_ms, created_at,
+             row_number() OVER (PARTITION BY day ORDER BY total_ms DESC, created_at DESC) AS n
+      FROM run_answers WHERE total_ms IS NOT NULL) AS ranked
+WHERE n <= {TOP_PER_DAY}
+""",
+    """
+INSERT INTO rollup_errors (day, is_demo, error_code, answers, timeouts)
+SELECT day, :demo, error_code, count(*), count(*) FILTER (WHERE error_code = 'timeout')
+FROM run_answers
+WHERE error_code IS NOT NULL
+GROUP BY 1, 3
+""",
+    f"""
+INSERT INTO rollup_cost (day, is_demo, model, purpose, calls, tokens_in, tokens_out, cost_usd, unpriced_calls)
+SELECT {_DAY}, :demo, model, purpose, count(*), coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),
+       sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL)
+FROM model_calls
+WHERE {_IN_RUN}
+GROUP BY 1, 3, 4
+""",
+    """
+INSERT INTO rollup_citations (day, is_demo, document_id, document_title, citations)
+SELECT a.day, :demo, s.document_id, s.document_title, count(DISTINCT s.answer_id)
+FROM answer_sources AS s JOIN run_answers AS a ON a.id = s.answer_id
+WHERE s.cited
+GROUP BY 1, 3, 4
+""",
+    """
+INSERT INTO rollup_days (day, is_demo)
+SELECT g.day::date, :demo FROM generate_series(CAST(:from_day AS timestamp), CAST(:to_day AS timestamp),
+                                               interval '1 day') AS g(day)
+""",
+    "DROP TABLE run_answers",
+]

@@ -1,0 +1,126 @@
+"""Per-day rollups of closed UTC days, so a page reads 30 small row sets instead of every row.
+
+A day is closed once it is over (UTC): its rows no longer change, except in three ways handled
+here or in the database. Demo data writes past days and removes them: rag/demo_data.py calls
+`invalidate_rollups` for demo rows. Feedback may come days after its answer: a trigger (migration
+0005) forgets the answer's day. Deleting a document keeps its citations (answers recorded their
+titles). Today, and any later day, is always read live from the raw tables.
+
+The first view of a period computes its missing days (one scan of them); later views read rollups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from rag.analytics.period import Period
+from rag.analytics.rollup_sql import COMPUTE, TABLES
+
+LOCK = 27491  # pg_advisory_xact_lock(LOCK, is_demo): one writer of a kind of rows' rollups at a time
+_DAY = timedelta(days=1)
+
+# What the read queries filter on: rolled-up days, and the raw rows of the days still open.
+CLOSED = "is_demo = :demo AND day BETWEEN :first_day AND :closed_last"
+LIVE = "is_demo = :demo AND created_at >= :live_starts_at AND created_at < :ends_before"
+A_LIVE = "a.is_demo = :demo AND a.created_at >= :live_starts_at AND a.created_at < :ends_before"
+
+_MISSING = """
+SELECT g.day::date AS day
+FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp), interval '1 day') AS g(day)
+WHERE NOT EXISTS (SELECT 1 FROM rollup_days AS r WHERE r.is_demo = :demo AND r.day = g.day::date)
+ORDER BY 1
+"""
+
+
+def today() -> date:
+    """The first day that is not closed: the current UTC day."""
+    return datetime.now(UTC).date()
+
+
+def rollup_params(engine: Engine, period: Period, **extra: Any) -> dict[str, Any]:
+    """`period.params(**extra)` plus :closed_last and :live_starts_at, after `ensure_rollups`.
+
+    A query reads rollups for days from :first_day to :closed_last (none when it is earlier) and
+    the raw tables from :live_starts_at to :ends_before (nothing when it is not earlier).
+    """
+    first_open = max(period.start, today())
+    ensure_rollups(engine, period)
+    return period.params(
+        closed_last=min(period.end, first_open - _DAY),
+        live_starts_at=datetime.combine(first_open, time(), UTC),
+        **extra,
+    )
+
+
+def ensure_rollups(engine: Engine, period: Period) -> list[date]:
+    """Roll up every closed day of `period` that is not yet; returns the days computed.
+
+    One transaction under an advisory lock: a concurrent caller waits, then finds the days done.
+    """
+    last = min(period.end, today() - _DAY)
+    if last < period.start:
+        return []
+    bounds = {"first": period.start, "last": last, "demo": period.demo}
+    with engine.connect() as conn:
+        if not conn.execute(sa.text(_MISSING), bounds).first():
+            return []
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": LOCK, "demo": int(period.demo)}
+        )
+        missing = list(conn.execute(sa.text(_MISSING), bounds).scalars())
+        for first, end in _runs(missing):
+            _compute(conn, first, end, demo=period.demo)
+    return missing
+
+
+def invalidate_rollups(
+    bind: Engine | Connection, *, demo: bool | None = None, days: list[date] | None = None
+) -> None:
+    """Forget the rollups of `days` (all days when None) of demo or real rows (both when None).
+
+    Pass the connection of the transaction that changed the rows, so nothing computed in between
+    survives it.
+    """
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            invalidate_rollups(conn, demo=demo, days=days)
+        return
+    kinds = [False, True] if demo is None else [demo]
+    for kind in kinds:
+        bind.execute(sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": LOCK, "demo": int(kind)})
+        where = "is_demo = :demo" + ("" if days is None else " AND day = ANY(:days)")
+        for table in ("rollup_days", *TABLES):
+            bind.execute(sa.text(f"DELETE FROM {table} WHERE {where}"), {"demo": kind, "days": days})
+
+
+def _compute(conn: Connection, first: date, last: date, *, demo: bool) -> None:
+    run = {"demo": demo, "from_day": first, "to_day": last}
+    for table in TABLES:  # left behind when a trigger forgot the day
+        conn.execute(
+            sa.text(f"DELETE FROM {table} WHERE is_demo = :demo AND day BETWEEN :from_day AND :to_day"), run
+        )
+    at = {
+        "from_at": datetime.combine(first, time(), UTC),
+        "to_at": datetime.combine(last + _DAY, time(), UTC),
+    }
+    for statement in COMPUTE:
+        conn.execute(sa.text(statement), run | at)
+
+
+def _runs(days: list[date]) -> Iterator[tuple[date, date]]:
+    """Consecutive days as (first, last) pairs: each run is read with one index range scan."""
+    start = previous = None
+    for day in days:
+        if start is None or previous is None or day != previous + _DAY:
+            if start is not None and previous is not None:
+                yield start, previous
+            start = day
+        previous = day
+    if start is not None and previous is not None:
+        yield start, previous

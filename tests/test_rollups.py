@@ -1,0 +1,161 @@
+"""Rollups of closed days read exactly like the live queries, stay correct when old rows change,
+and mix with today's live rows."""
+
+# ruff: noqa: F811  (tests take the imported `log` fixture by name)
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from db.models import Answer, AnswerSource, Feedback, ModelCall
+from rag import analytics as a
+from rag.analytics import rollups
+from rag.analytics.period import Period
+from rag.demo_data import generate_demo_data, remove_demo_data
+from tests.conftest import ConsoleFactory
+from tests.test_analytics import ANSWER_DEFAULTS, DEMO, PERIOD, Log, log, records  # noqa: F401
+
+TODAY = datetime.now(UTC).date()
+
+
+def everything(engine: Engine, period: Period, kb_id: int) -> dict[str, Any]:
+    """Every analytics function's result over `period`, as plain values."""
+    frames = {
+        "questions_by_day": a.questions_by_day(engine, period),
+        "most_cited_documents": a.most_cited_documents(engine, period),
+        "never_cited_documents": a.never_cited_documents(engine, kb_id, period),
+        "cost_by_day": a.cost_by_day(engine, period),
+        "cost_per_answer_by_day": a.cost_per_answer_by_day(engine, period),
+        "latency_by_day": a.latency_by_day(engine, period),
+        "latency_histogram": a.latency_histogram(engine, period, bins=7),
+        "slowest_answers": a.slowest_answers(engine, period, limit=4),
+        "errors_by_day": a.errors_by_day(engine, period),
+    }
+    return {name: (list(f.columns), records(f)) for name, f in frames.items()} | {
+        "overview": asdict(a.overview(engine, period)),
+        "cost_totals": asdict(a.cost_totals(engine, period)),
+    }
+
+
+def live(engine: Engine, period: Period, kb_id: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The same, read from the raw tables only: every day counts as open."""
+    with monkeypatch.context() as m:
+        m.setattr(rollups, "today", lambda: date(2000, 1, 1))
+        return everything(engine, period, kb_id)
+
+
+def rolled_up_days(engine: Engine) -> list[tuple[date, bool]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text("SELECT day, is_demo FROM rollup_days ORDER BY 1, 2"))]
+
+
+@pytest.mark.parametrize("period", [PERIOD, DEMO, Period(date(2026, 3, 1), date(2026, 3, 31))])
+def test_rollups_read_exactly_like_the_live_queries(
+    log: Log, period: Period, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = live(log.engine, period, log.kb_id, monkeypatch)
+    assert rolled_up_days(log.engine) == []
+    assert everything(log.engine, period, log.kb_id) == expected  # computes the rollups
+    assert (period.end, period.demo) in rolled_up_days(log.engine)
+    assert everything(log.engine, period, log.kb_id) == expected  # reads them
+
+
+def test_a_period_with_today_mixes_rollups_and_live_rows(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    yesterday = TODAY - timedelta(days=1)
+    noon = datetime.combine(yesterday, time(12), UTC)
+    with log.engine.begin() as conn:
+        conv = conn.execute(sa.text("SELECT conversation_id FROM answers LIMIT 1")).scalar_one()
+        ids = [
+            conn.execute(
+                sa.insert(Answer)
+                .values(**ANSWER_DEFAULTS, knowledge_base_id=log.kb_id, question=f"q{i}", answered=i != 1,
+                        conversation_id=conv, total_ms=100.0 * (i + 1), created_at=created)
+                .returning(Answer.id)
+            ).scalar_one()
+            for i, created in enumerate([noon, noon, datetime.now(UTC)])
+        ]  # fmt: skip
+        conn.execute(
+            sa.insert(AnswerSource),
+            [{"answer_id": i, "number": 1, "document_id": log.docs["warranty"], "document_title": "Warranty",
+              "location": "p. 1", "snippet": "...", "score": 0.5, "cited": True} for i in ids],
+        )  # fmt: skip
+        conn.execute(sa.insert(Feedback).values(answer_id=ids[2], user_name="ana", rating=1))
+        conn.execute(
+            sa.insert(ModelCall).values(purpose="chat", provider="openai", model="gpt-4o", cost_usd=0.5,
+                                        duration_ms=1.0, ok=True, user_name="ana")
+        )  # fmt: skip
+    week = Period.last_days(7)
+    expected = live(log.engine, week, log.kb_id, monkeypatch)
+    assert everything(log.engine, week, log.kb_id) == expected
+    assert (TODAY, False) not in rolled_up_days(log.engine)
+    assert (yesterday, False) in rolled_up_days(log.engine)
+    totals = a.cost_totals(log.engine, week)
+    assert (totals.answers, totals.conversations, totals.cost_usd) == (
+        3,
+        1,
+        0.5,
+    )  # one conversation, two days
+    assert a.overview(log.engine, week).questions == 3
+
+
+def test_feedback_on_an_older_answer_recomputes_its_day(log: Log) -> None:
+    assert a.overview(log.engine, PERIOD).thumbs_up_rate == 0.75
+    with log.engine.begin() as conn:
+        a5 = conn.execute(sa.text("SELECT id FROM answers WHERE question = 'question a5'")).scalar_one()
+        conn.execute(sa.insert(Feedback).values(answer_id=a5, user_name="bo", rating=-1))
+    assert (date(2026, 3, 12), False) not in rolled_up_days(log.engine)
+    assert a.overview(log.engine, PERIOD).thumbs_up_rate == 0.6  # 3 up of 5
+
+
+def test_demo_data_forgets_the_demo_rollups(
+    make_console: ConsoleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = make_console()
+    period = Period.last_days(5, demo=True)
+    generate_demo_data(console, days=4, answers=300, seed=1)
+    assert a.overview(console.engine, period).questions == 300
+    assert rolled_up_days(console.engine)
+    generate_demo_data(console, days=4, answers=200, seed=2)
+    assert rolled_up_days(console.engine) == []
+    assert everything(console.engine, period, console.kb.id) == live(
+        console.engine, period, console.kb.id, monkeypatch
+    )
+    assert a.overview(console.engine, period).questions == 500
+    remove_demo_data(console.engine)
+    assert a.overview(console.engine, period).questions == 0
+
+
+def test_concurrent_views_compute_each_day_once(log: Log) -> None:
+    period = Period(date(2026, 3, 1), date(2026, 3, 31))
+    computed: list[list[date]] = []
+    start = threading.Barrier(4)
+
+    def view() -> None:
+        start.wait()
+        computed.append(rollups.ensure_rollups(log.engine, period))
+
+    threads = [threading.Thread(target=view) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(day for days in computed for day in days) == [
+        period.start + timedelta(days=i) for i in range(31)
+    ]
+    assert len(rolled_up_days(log.engine)) == 31
+
+
+def test_invalidate_forgets_chosen_days(log: Log) -> None:
+    a.overview(log.engine, PERIOD)
+    a.overview(log.engine, DEMO)
+    rollups.invalidate_rollups(log.engine, demo=False, days=[date(2026, 3, 10)])
+    assert (date(2026, 3, 10), False) not in rolled_up_days(log.engine)
+    assert (date(2026, 3, 10), True) in rolled_up_days(log.engine)
+    rollups.invalidate_rollups(log.engine)
+    assert rolled_up_days(log.engine) == []
