@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from rag.batch_ingest import ingest_paths, sample_files
 from rag.console import Console, open_console
-from rag.demo_data import generate_demo_data
+from rag.demo import generate_demo_data
 from rag.settings import load_settings
 
 DAYS = 30

@@ -14,7 +14,7 @@ from typing import TextIO
 from rag.answering import AnswerResult, ask
 from rag.batch_ingest import FileProgress, collect_files, ingest_paths, summary_line
 from rag.console import Console, open_console
-from rag.demo_data import generate_demo_data, remove_demo_data
+from rag.demo import generate_demo_data, remove_demo_data
 from rag.document_store import list_documents
 from rag.errors import ConsoleError
 from rag.evaluation import eval_knowledge_base_name, evaluate, load_beir, open_eval_console, sync_corpus

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from rag.answer_text import NOT_KNOWN
 from rag.answering import ask
 from rag.console import Console
-from rag.demo_data import AGENTS, TEMPLATES, generate_demo_data, remove_demo_data
+from rag.demo import AGENTS, TEMPLATES, generate_demo_data, remove_demo_data
 from rag.ingest import ingest_file
 from rag.pricing import cost_usd
 from tests.conftest import ConsoleFactory

@@ -306,7 +306,7 @@ def test_thumbs_down_asks_why_and_is_stored_with_the_answer(open_app: OpenApp, l
 
 def test_analytics_pages_show_demo_traffic_only_when_asked(open_app: OpenApp, library_copy: str) -> None:
     from rag.console import open_console
-    from rag.demo_data import generate_demo_data
+    from rag.demo import generate_demo_data
     from rag.settings import load_settings
 
     at = run(open_app(library_copy))

@@ -17,7 +17,7 @@ from db.models import Answer, AnswerSource, Feedback, ModelCall
 from rag import analytics as a
 from rag.analytics import rollups
 from rag.analytics.period import Period
-from rag.demo_data import generate_demo_data, remove_demo_data
+from rag.demo import generate_demo_data, remove_demo_data
 from tests.conftest import ConsoleFactory
 from tests.test_analytics import ANSWER_DEFAULTS, DEMO, PERIOD, Log, log, records  # noqa: F401
 

@@ -1,7 +1,7 @@
 """Per-day rollups of closed UTC days, so a page reads 30 small row sets instead of every row.
 
 A day is closed once it is over (UTC): its rows no longer change, except in three ways handled
-here or in the database. Demo data writes past days and removes them: rag/demo_data.py calls
+here or in the database. Demo data writes past days and removes them: rag/demo/generate.py calls
 `invalidate_rollups` for demo rows. Feedback may come days after its answer: a trigger (migration
 0005) forgets the answer's day. Deleting a document keeps its citations (answers recorded their
 titles). Today, and any later day, is always read live from the raw tables.
