@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from pgvector.sqlalchemy import Vector
@@ -12,7 +12,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
-    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -34,7 +33,7 @@ class Base(DeclarativeBase):
     pass
 
 
-def _created() -> Mapped[datetime]:
+def created_column() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
@@ -50,7 +49,7 @@ class KnowledgeBase(Base):
     # Kept by triggers on chunks (migration 0002): BM25's collection size and average length.
     chunk_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     lexeme_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class Document(Base):
@@ -72,8 +71,8 @@ class Document(Base):
     token_count: Mapped[int] = mapped_column(Integer)
     flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     uploaded_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = created_column()
 
 
 class Chunk(Base):
@@ -114,7 +113,7 @@ class IngestionEvent(Base):
     token_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     duration_ms: Mapped[float] = mapped_column(Float)
     uploaded_by: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class Conversation(Base):
@@ -124,7 +123,7 @@ class Conversation(Base):
     )
     user_name: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class Answer(Base):
@@ -168,7 +167,7 @@ class Answer(Base):
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolution_note: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # `rag demo-data` rows
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class Feedback(Base):
@@ -186,7 +185,7 @@ class Feedback(Base):
     reason: Mapped[str | None] = mapped_column(String(30))  # wrong, outdated, missing, bad_citation
     comment: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = created_column()
 
 
 class AnswerSource(Base):
@@ -231,93 +230,4 @@ class ModelCall(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
     user_name: Mapped[str] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    created_at: Mapped[datetime] = _created()
-
-
-# Analytics rollups (migration 0005): one row set per closed UTC day and is_demo, written and read
-# by rag/analytics with SQL. Today is never rolled up; rollup_days lists the days that are.
-
-
-class _RollupDay:
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    is_demo: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-
-
-class RollupDay(_RollupDay, Base):
-    __tablename__ = "rollup_days"
-    computed_at: Mapped[datetime] = _created()
-
-
-class RollupAnswers(_RollupDay, Base):
-    __tablename__ = "rollup_answers"
-    questions: Mapped[int] = mapped_column(BigInteger)
-    answered: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric)
-    cost_per_answer: Mapped[float | None] = mapped_column(Float)
-    unpriced_answers: Mapped[int] = mapped_column(BigInteger)
-    thumbs_up: Mapped[int] = mapped_column(BigInteger)  # ratings of the day's answers, whenever given
-    thumbs_down: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupConversations(_RollupDay, Base):
-    """Conversations with an answer that day, by days since their previous answer (0: none before)."""
-
-    __tablename__ = "rollup_conversations"
-    gap_days: Mapped[int] = mapped_column(Integer, primary_key=True)
-    conversations: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupLatency(_RollupDay, Base):
-    __tablename__ = "rollup_latency"
-    stage: Mapped[str] = mapped_column(String(20), primary_key=True)
-    position: Mapped[int] = mapped_column(SmallInteger)
-    p50: Mapped[float] = mapped_column(Float)
-    p95: Mapped[float] = mapped_column(Float)
-    p99: Mapped[float] = mapped_column(Float)
-
-
-class RollupLatencyBucket(_RollupDay, Base):
-    """Total latency in fixed log buckets, 5% wide: bucket = floor(ln(max(ms, 1)) / ln(1.05))."""
-
-    __tablename__ = "rollup_latency_buckets"
-    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
-    answers: Mapped[int] = mapped_column(BigInteger)
-    min_ms: Mapped[float] = mapped_column(Float)
-    max_ms: Mapped[float] = mapped_column(Float)
-    sum_ms: Mapped[float] = mapped_column(Float)
-
-
-class RollupSlowest(_RollupDay, Base):
-    __tablename__ = "rollup_slowest"
-    answer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    total_ms: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class RollupErrors(_RollupDay, Base):
-    __tablename__ = "rollup_errors"
-    error_code: Mapped[str] = mapped_column(String(50), primary_key=True)
-    answers: Mapped[int] = mapped_column(BigInteger)
-    timeouts: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupCost(_RollupDay, Base):
-    __tablename__ = "rollup_cost"
-    model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(30), primary_key=True)
-    calls: Mapped[int] = mapped_column(BigInteger)
-    tokens_in: Mapped[int] = mapped_column(BigInteger)
-    tokens_out: Mapped[int] = mapped_column(BigInteger)
-    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric)
-    unpriced_calls: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupCitations(Base):
-    __tablename__ = "rollup_citations"
-    __table_args__ = (Index("ix_rollup_citations_demo_day", "is_demo", "day"),)
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    day: Mapped[date] = mapped_column(Date)
-    is_demo: Mapped[bool] = mapped_column(Boolean)
-    document_id: Mapped[int | None] = mapped_column(Integer)  # as the answers recorded it
-    document_title: Mapped[str] = mapped_column(Text)
-    citations: Mapped[int] = mapped_column(BigInteger)  # answers citing it that day
+    created_at: Mapped[datetime] = created_column()

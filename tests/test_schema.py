@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import db.rollup_models  # noqa: F401  (registers the rollup tables)
 from db.engine import make_engine
 from db.migrate import is_current, upgrade
 from db.models import Base

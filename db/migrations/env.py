@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
+import db.rollup_models  # noqa: F401  (registers the rollup tables on Base.metadata)
 from db.models import Base
 
 config = context.config
