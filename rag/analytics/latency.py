@@ -7,7 +7,7 @@ from sqlalchemy.engine import Engine
 
 from rag.analytics.latency_buckets import histogram, latency_buckets
 from rag.analytics.period import Period, query_frame
-from rag.analytics.rollup_sql import TOP_PER_DAY
+from rag.analytics.rollup_sql import STAGE_PERCENTILES, STAGE_VALUES, TOP_PER_DAY
 from rag.analytics.rollups import A_LIVE, CLOSED, LIVE, rollup_params
 
 STAGES = ("embed_ms", "retrieve_ms", "generate_ms", "first_token_ms", "total_ms")
@@ -18,14 +18,9 @@ SELECT day, stage, p50, p95, p99
 FROM (
     SELECT day, position, stage, p50, p95, p99 FROM rollup_latency WHERE {CLOSED}
     UNION ALL
-    SELECT (a.created_at AT TIME ZONE 'UTC')::date, s.position, s.stage,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms),
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY s.ms),
-           percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)
+    SELECT (a.created_at AT TIME ZONE 'UTC')::date, s.position, s.stage, {STAGE_PERCENTILES}
     FROM answers AS a
-    CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'retrieve_ms', a.retrieve_ms),
-                               (3, 'generate_ms', a.generate_ms), (4, 'first_token_ms', a.first_token_ms),
-                               (5, 'total_ms', a.total_ms)) AS s(position, stage, ms)
+    {STAGE_VALUES}
     WHERE {A_LIVE} AND s.ms IS NOT NULL
     GROUP BY 1, s.position, s.stage
 ) AS l

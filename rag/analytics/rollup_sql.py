@@ -34,6 +34,15 @@ SELECT id, {_DAY} AS day, created_at, conversation_id, answered, cost_usd,
 FROM answers WHERE {_IN_RUN}
 """
 
+# The five stage columns of an answer `a` unpivoted into (position, stage, ms) rows, in the order
+# of latency.STAGES, and their percentiles: shared by the rollups and the live query.
+STAGE_VALUES = """CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'retrieve_ms', a.retrieve_ms),
+    (3, 'generate_ms', a.generate_ms), (4, 'first_token_ms', a.first_token_ms),
+    (5, 'total_ms', a.total_ms)) AS s(position, stage, ms)"""
+STAGE_PERCENTILES = """percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms),
+    percentile_cont(0.95) WITHIN GROUP (ORDER BY s.ms),
+    percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)"""
+
 COMPUTE = [
     _RUN_ANSWERS,
     "ANALYZE run_answers",
@@ -60,16 +69,11 @@ CROSS JOIN LATERAL (
       AND b.created_at < c.day::timestamp AT TIME ZONE 'UTC') AS p
 GROUP BY 1, 3
 """,
-    """
+    f"""
 INSERT INTO rollup_latency (day, is_demo, stage, position, p50, p95, p99)
-SELECT a.day, :demo, s.stage, s.position,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms),
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY s.ms),
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)
+SELECT a.day, :demo, s.stage, s.position, {STAGE_PERCENTILES}
 FROM run_answers AS a
-CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'retrieve_ms', a.retrieve_ms),
-                           (3, 'generate_ms', a.generate_ms), (4, 'first_token_ms', a.first_token_ms),
-                           (5, 'total_ms', a.total_ms)) AS s(position, stage, ms)
+{STAGE_VALUES}
 WHERE s.ms IS NOT NULL
 GROUP BY 1, s.position, s.stage
 """,
