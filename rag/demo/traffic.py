@@ -48,7 +48,8 @@ def simulate(rng: np.random.Generator, n: int, window: tuple[float, float], c: C
     conversation = np.repeat(np.arange(len(sizes)), sizes)
     position = np.arange(n) - first[conversation]
     # Conversations last under 15 minutes: starting 20 minutes before the end keeps them in the past.
-    start = _rhythm_times(rng, len(sizes), (window[0], window[1] - 1200))
+    # In time order, as a live console writes them: each day's rows sit together in the table.
+    start = np.sort(_rhythm_times(rng, len(sizes), (window[0], window[1] - 1200)))
     gaps = np.where(position == 0, 0.0, np.clip(rng.lognormal(np.log(90), 0.6, n), 15, 300))
     elapsed = np.cumsum(gaps)
     created = start[conversation] + elapsed - elapsed[first][conversation]
