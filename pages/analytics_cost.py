@@ -6,7 +6,6 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_totals
-from rag.analytics.demo import demo_rows_exist
 from ui.analytics import download, empty_state, period_filter
 from ui.console import get_console
 
@@ -18,7 +17,7 @@ PURPOSES = {
 
 console = get_console()
 st.title("Cost")
-period = period_filter(demo_available=demo_rows_exist(console.engine))
+period = period_filter(console.engine)
 totals = cost_totals(console.engine, period)
 daily = cost_by_day(console.engine, period)
 if daily.empty:

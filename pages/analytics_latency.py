@@ -6,7 +6,6 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import errors_by_day, latency_by_day, latency_histogram, slowest_answers
-from rag.analytics.demo import demo_rows_exist
 from ui.analytics import download, empty_state, period_filter
 from ui.console import get_console
 
@@ -20,7 +19,7 @@ STAGES = {
 
 console = get_console()
 st.title("Latency")
-period = period_filter(demo_available=demo_rows_exist(console.engine))
+period = period_filter(console.engine)
 percentiles = latency_by_day(console.engine, period)
 if percentiles.empty:
     empty_state(period)

@@ -6,13 +6,12 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
-from rag.analytics.demo import demo_rows_exist
 from ui.analytics import download, empty_state, period_filter
 from ui.console import get_console
 
 console = get_console()
 st.title("Analytics overview")
-period = period_filter(demo_available=demo_rows_exist(console.engine))
+period = period_filter(console.engine)
 summary = overview(console.engine, period)
 if summary.questions == 0:
     empty_state(period)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from rag.analytics.demo import demo_rows_exist
 from rag.analytics.unanswered import reask, reopen_group, resolve_group, unanswered_groups
 from ui.analytics import download, period_filter
 from ui.console import current_user, get_console
@@ -17,7 +16,7 @@ st.caption(
     "grouped so that the same question asked many ways is one row. Write the missing documentation, "
     "upload it, re-ask the group's questions, and mark the group resolved."
 )
-period = period_filter(demo_available=demo_rows_exist(console.engine))
+period = period_filter(console.engine)
 show_resolved = st.toggle("Include resolved groups", value=False)
 groups = unanswered_groups(
     console.engine,

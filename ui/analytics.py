@@ -6,14 +6,17 @@ from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.engine import Engine
 
 from rag.analytics import Period
+from rag.analytics.demo import demo_rows_exist
 
 DEFAULT_DAYS = 30
 
 
-def period_filter(*, demo_available: bool) -> Period:
+def period_filter(engine: Engine) -> Period:
     """The sidebar's date range (kept across analytics pages) and the real/demo switch."""
+    demo_available = demo_rows_exist(engine)
     today = date.today()
     default = (today - timedelta(days=DEFAULT_DAYS - 1), today)
     with st.sidebar:
