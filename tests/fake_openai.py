@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -134,6 +135,11 @@ def serve(**kwargs: Any) -> Iterator[FakeOpenAI]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing an idle keep-alive connection is normal (e.g. when its process exits).
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -48,3 +48,7 @@ def test_a_repeated_question_is_marked_as_cached(app: AppTest) -> None:
     [note] = [c.value for c in at.caption if c.value.startswith("Cached answer")]
     assert "UTC" in note and "30 minutes" in at.chat_message[1].children[0].value
     assert at.session_state["chat"]["messages"][-1]["cached_at"] is not None
+
+    run(at.switch_page("pages/analytics_cost.py"))
+    [hits] = [c.value for c in at.caption if c.value.startswith("Answer cache:")]
+    assert hits.startswith("Answer cache: 1 of 2 answers came from the cache, saving $")
