@@ -161,6 +161,7 @@ class AnswerStream:
         self.timings["total"] = (time.perf_counter() - self.started) * 1000
         # A cut or failed answer is not an answer, even if part of it arrived.
         answered = bool(text) and error is None and not is_not_known(text) and bool(self.relevant)
+        saved = saved_usd(self.cached, self.calls, self.console.settings.prices) if self.cached else None
         record = AnswerRecord(
             conversation_id=self.conversation_id,
             question=self.question,
@@ -180,9 +181,7 @@ class AnswerStream:
             user=self.user,
             question_embedding=self.question_vector,
             cache_hit=self.cached is not None,
-            saved_usd=saved_usd(self.cached, self.calls, self.console.settings.prices)
-            if self.cached
-            else None,
+            saved_usd=saved,
             cached_from=self.cached.answer_id if self.cached else None,
         )
         answer_id = 0
