@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import QueuePool
 
 from rag.analytics import Period, cost_totals, invalidate_rollups
 from rag.answer_cache import CacheScope, find_similar, normalise_question, remember
 from rag.answer_text import NOT_KNOWN
 from rag.answering import AnswerResult, ask
-from rag.console import Console
+from rag.console import Console, open_console
 from rag.document_store import delete_document
 from rag.errors import ConfigError, ModelError
 from rag.ingest import ingest_file
+from rag.settings import load_settings
 from tests.conftest import ConsoleFactory, settings_for
 from tests.fakes import HashEmbedder, ScriptedGenerator
 
@@ -264,3 +267,18 @@ def test_the_vector_of_a_similarity_lookup_must_match_the_entries_dimensions(set
     answer(console, QUESTION)
     scope = CacheScope(console.kb, "agent", console.generator.model, 24)
     assert find_similar(console.engine, scope, np.ones(8, dtype=np.float32), threshold=0.9) is None
+
+
+def test_the_pool_is_sized_from_the_settings(database_url: str, tmp_path: Path) -> None:
+    env = {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(tmp_path),
+        "DB_POOL_SIZE": "3",
+        "DB_MAX_OVERFLOW": "4",
+    }
+    console = open_console(load_settings(env, secrets_file=None))
+    try:
+        pool = console.engine.pool
+        assert isinstance(pool, QueuePool) and (pool.size(), pool._max_overflow) == (3, 4)
+    finally:
+        console.engine.dispose()
