@@ -6,12 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int | None = None) -> Engine:
+    """`max_overflow` extra connections beyond `pool_size` under load (default: as many again)."""
     return sa.create_engine(
         normalise_url(url),
         pool_pre_ping=True,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
     )
 
 

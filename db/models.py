@@ -25,7 +25,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -157,6 +157,9 @@ class Answer(Base):
     first_token_ms: Mapped[float | None] = mapped_column(Float)
     total_ms: Mapped[float | None] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    saved_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))  # a cache hit: what the original cost
+    # The answer a cache hit repeats; no foreign key, so deleting old logs never checks this column.
+    cached_from: Mapped[int | None] = mapped_column(BigInteger)
     error_code: Mapped[str | None] = mapped_column(String(50))
     error: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str] = mapped_column(Text)
@@ -230,4 +233,35 @@ class ModelCall(Base):
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
     user_name: Mapped[str] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = created_column()
+
+
+class AnswerCacheEntry(Base):
+    """An answer that can be given again to the same user for the same question (rag/answer_cache.py).
+
+    Valid only while every chunk it was built from still exists and every document it drew on is at
+    the version it had: replacing or deleting a document removes its chunks.
+    """
+
+    __tablename__ = "answer_cache"
+    __table_args__ = (
+        UniqueConstraint("knowledge_base_id", "user_name", "question_key"),
+        Index("ix_answer_cache_answer", "answer_id"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    knowledge_base_id: Mapped[int] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"))
+    user_name: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(Text)  # the normalised question
+    question_embedding: Mapped[list[float] | None] = mapped_column(Vector())
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))  # the original
+    model: Mapped[str] = mapped_column(String(200))
+    answer: Mapped[str] = mapped_column(Text)
+    passages: Mapped[list[dict[str, object]]] = mapped_column(JSONB)
+    cited: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    chunk_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))  # the passages the answer was built from
+    document_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    document_versions: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))  # what the original answer cost
+    hits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_column()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +45,8 @@ class RollupAnswers(_RollupDay, Base):
     unpriced_answers: Mapped[int] = mapped_column(BigInteger)
     thumbs_up: Mapped[int] = mapped_column(BigInteger)  # ratings of the day's answers, whenever given
     thumbs_down: Mapped[int] = mapped_column(BigInteger)
+    cache_hits: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))  # migration 0007
+    saved_usd: Mapped[Decimal | None] = mapped_column(Numeric)
 
 
 class RollupConversations(_RollupDay, Base):

@@ -33,6 +33,11 @@ cols[3].metric(
     "Per conversation",
     f"${totals.cost_per_conversation:,.4f}" if totals.cost_per_conversation is not None else "–",
 )
+if totals.cache_hits:
+    st.caption(
+        f"Answer cache: {totals.cache_hits:,} of {totals.answers:,} answers came from the cache, "
+        f"saving ${totals.saved_usd:,.4f}."
+    )
 if totals.unpriced_models:
     st.warning(
         f"No price configured for: {', '.join(totals.unpriced_models)}. "

@@ -7,6 +7,7 @@ import streamlit as st
 from rag.answering import ask
 from rag.document_store import document_count
 from rag.errors import ConsoleError, QuestionRejected
+from ui.cache_note import cached_caption
 from ui.console import current_user, get_console
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
@@ -31,6 +32,8 @@ for message in state["messages"]:
     with st.chat_message(message["role"]):
         st.markdown(message["text"])
         if message["role"] == "assistant":
+            if message.get("cached_at"):
+                st.caption(cached_caption(message["cached_at"]))
             if message.get("error"):
                 st.warning(
                     f"The answer could not be completed: {message['error']}. The passages found are below."
@@ -59,6 +62,8 @@ if question:
         streamed = st.write_stream(stream)
         result = stream.result
         assert result is not None  # the stream is exhausted
+        if result.cached_at:
+            st.caption(cached_caption(result.cached_at))
         if isinstance(streamed, str) and streamed.strip() != result.answer:
             st.caption("Citations of passages that were not retrieved were removed from this answer.")
         if result.error:
@@ -77,6 +82,7 @@ if question:
             "answered": result.answered,
             "error": result.error,
             "answer_id": result.answer_id,
+            "cached_at": result.cached_at,
         },
     ]
     st.rerun()  # draw the new answer with the history, where its feedback buttons live

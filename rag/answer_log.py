@@ -37,6 +37,9 @@ class AnswerRecord:
     error: str | None
     user: str
     question_embedding: list[float] | None = None
+    cache_hit: bool = False
+    saved_usd: Decimal | None = None  # a cache hit: the original answer's cost less the hit's own
+    cached_from: int | None = None  # a cache hit: the answer it repeats
 
 
 def log_answer(
@@ -77,6 +80,9 @@ def log_answer(
                 error=record.error,
                 user_name=record.user,
                 question_embedding=record.question_embedding,
+                cache_hit=record.cache_hit,
+                saved_usd=record.saved_usd,
+                cached_from=record.cached_from,
             )
             .returning(Answer.id)
         ).scalar_one()

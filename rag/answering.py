@@ -11,7 +11,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
+from rag.answer_cache import CachedAnswer, CacheScope, find_exact, find_similar, remember, saved_usd
 from rag.answer_log import AnswerRecord, log_answer
 from rag.answer_text import NOT_KNOWN, is_not_known
 from rag.call_log import CallRecord, timed_embed
@@ -33,6 +38,7 @@ class AnswerResult:
     passages: list[Passage]
     cited: set[int]
     error: str | None
+    cached_at: datetime | None = None  # a cache hit: when the answer it repeats was given
 
 
 def ask(
@@ -89,8 +95,11 @@ class AnswerStream:
         self.started = time.perf_counter()
         self.result: AnswerResult | None = None
         self.question_vector: list[float] | None = None
+        self.cached: CachedAnswer | None = None
 
     def retrieve(self) -> None:
+        if self._use_cache(None):
+            return
         t0 = time.perf_counter()
         queries = [self.question]
         if self.history:
@@ -103,15 +112,22 @@ class AnswerStream:
             raise
         self.question_vector = batch.vectors[0].tolist()
         t1 = time.perf_counter()
+        self.timings["embed"] = (t1 - t0) * 1000
+        if self._use_cache(batch.vectors[0]):
+            return
         self.passages = retrieve(
             self.console.engine, self.console.kb, queries, batch.vectors, self.console.settings.retrieval
         )
-        self.timings["embed"] = (t1 - t0) * 1000
         self.timings["retrieve"] = (time.perf_counter() - t1) * 1000
         threshold = self.console.settings.min_relevance
         self.relevant = [p for p in self.passages if p.score >= threshold]
 
     def __iter__(self) -> Iterator[str]:
+        if self.cached is not None:
+            self.timings["first_token"] = (time.perf_counter() - self.started) * 1000
+            yield self.cached.answer
+            self._finish(self.cached.answer, error=None, generation=None)
+            return
         if not self.relevant:
             yield NOT_KNOWN
             self._finish(NOT_KNOWN, error=None, generation=None)
@@ -145,6 +161,7 @@ class AnswerStream:
         self.timings["total"] = (time.perf_counter() - self.started) * 1000
         # A cut or failed answer is not an answer, even if part of it arrived.
         answered = bool(text) and error is None and not is_not_known(text) and bool(self.relevant)
+        saved = saved_usd(self.cached, self.calls, self.console.settings.prices) if self.cached else None
         record = AnswerRecord(
             conversation_id=self.conversation_id,
             question=self.question,
@@ -163,12 +180,17 @@ class AnswerStream:
             error=str(error) if error else note,
             user=self.user,
             question_embedding=self.question_vector,
+            cache_hit=self.cached is not None,
+            saved_usd=saved,
+            cached_from=self.cached.answer_id if self.cached else None,
         )
         answer_id = 0
         if self.record:
             answer_id = log_answer(
                 self.console.engine, self.console.kb, record, self.calls, self.console.settings.prices
             )
+        if answer_id and answered and not record.incomplete and self.cached is None:
+            self._remember(answer_id, text, cited)
         self.result = AnswerResult(
             answer_id,
             self.conversation_id if self.conversation_id is not None else uuid.UUID(int=0),
@@ -178,7 +200,50 @@ class AnswerStream:
             self.passages,
             cited,
             str(error) if error else None,
+            self.cached.created_at if self.cached else None,
         )
+
+    # The answer cache (rag/answer_cache.py).
+
+    def _cache_scope(self) -> CacheScope | None:
+        """Recorded questions without history only: a follow-up's meaning depends on earlier turns."""
+        settings = self.console.settings
+        if not (settings.answer_cache and self.record) or self.history:
+            return None
+        return CacheScope(
+            self.console.kb, self.user, self.console.generator.model, settings.answer_cache_ttl_hours
+        )
+
+    def _use_cache(self, vector: npt.NDArray[np.float32] | None) -> bool:
+        """Take the answer from the cache: an exact match before embedding, a similar one after."""
+        scope = self._cache_scope()
+        similarity = self.console.settings.answer_cache_similarity
+        if scope is None:
+            return False
+        if vector is None:
+            self.cached = find_exact(self.console.engine, scope, self.question)
+        elif similarity is not None:
+            self.cached = find_similar(self.console.engine, scope, vector, threshold=similarity)
+        if self.cached is None:
+            return False
+        self.passages = self.cached.passages
+        self.relevant = [p for p in self.passages if p.chunk_id in self.cached.used_chunk_ids]
+        return True
+
+    def _remember(self, answer_id: int, text: str, cited: set[int]) -> None:
+        scope = self._cache_scope()
+        if scope is not None:
+            remember(
+                self.console.engine,
+                scope,
+                question=self.question,
+                vector=self.question_vector,
+                answer_id=answer_id,
+                answer=text,
+                passages=self.passages,
+                cited=cited,
+                used=self.relevant,
+            )
 
     def _failed_chat_call(self, error: ModelError) -> CallRecord:
         generator = self.console.generator

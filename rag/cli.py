@@ -181,6 +181,7 @@ def _answer_json(result: AnswerResult) -> dict[str, object]:
         "error": result.error,
         "answer_id": result.answer_id,
         "conversation_id": str(result.conversation_id),
+        "cached_at": result.cached_at.isoformat() if result.cached_at else None,
         "sources": [
             {
                 "number": p.number,

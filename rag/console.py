@@ -33,7 +33,7 @@ def open_console(settings: Settings) -> Console:
         url = settings.database_url or start_embedded(settings.data_dir)
     except EmbeddedDatabaseError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     try:
         upgrade(engine)
     except sqlalchemy.exc.OperationalError as exc:

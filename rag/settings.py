@@ -73,6 +73,12 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Answer cache and many users (issue 7): rag/answer_cache.py, db/engine.py.
+    answer_cache: bool = True
+    answer_cache_similarity: float | None = 0.95  # None: exact matches only
+    answer_cache_ttl_hours: float = 24.0
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
 
     @property
     def embedded_database(self) -> bool:
@@ -150,6 +156,12 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Answer cache and many users (issue 7).
+        answer_cache=_switch(v, "ANSWER_CACHE", True),
+        answer_cache_similarity=_similarity(v.get("ANSWER_CACHE_SIMILARITY", "0.95")),
+        answer_cache_ttl_hours=_number(v, "ANSWER_CACHE_TTL_HOURS", 24.0),
+        db_pool_size=int(_number(v, "DB_POOL_SIZE", 10)),
+        db_max_overflow=int(_number(v, "DB_MAX_OVERFLOW", 10)),
     )
     _validate(settings)
     return settings
@@ -167,6 +179,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    if s.answer_cache_ttl_hours <= 0:
+        raise ConfigError("ANSWER_CACHE_TTL_HOURS must be positive")
+    if s.db_pool_size < 1 or s.db_max_overflow < 0:
+        raise ConfigError("DB_POOL_SIZE must be at least 1 and DB_MAX_OVERFLOW not negative")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -182,6 +198,32 @@ def _number(v: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _switch(v: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = v.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("on", "true", "yes", "1"):
+        return True
+    if value in ("off", "false", "no", "0"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _similarity(raw: str) -> float | None:
+    """ANSWER_CACHE_SIMILARITY: a cosine threshold from 0.8 to 1, or off (exact matches only)."""
+    if raw.strip().lower() == "off":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"ANSWER_CACHE_SIMILARITY must be a number or off, not {raw!r}") from None
+    # Below about 0.8, different questions share answers: a wrong answer is worse than a slow one.
+    if not 0.8 <= value <= 1.0:
+        raise ConfigError("ANSWER_CACHE_SIMILARITY must be between 0.8 and 1, or off")
+    return value
 
 
 def _prices(raw: str | None) -> dict[str, Price]:

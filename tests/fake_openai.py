@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -42,13 +43,25 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {  # status: (message, type, c
 
 
 class FakeOpenAI:
-    def __init__(self, *, dims: int = 64, model_dims: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        dims: int = 64,
+        model_dims: dict[str, int] | None = None,
+        first_token_delay_s: float = 0.0,
+        token_delay_s: float = 0.0,
+    ) -> None:
         self.dims = dims  # for models not in model_dims
+        # A streamed reply waits this long before its first content chunk, then this long before
+        # each further one, like a real model (e.g. 0.3 s, then 0.02 s per token).
+        self.first_token_delay_s = first_token_delay_s
+        self.token_delay_s = token_delay_s
         self.model_dims = dict(OPENAI_DIMENSIONS if model_dims is None else model_dims)
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.reverse_embeddings = False  # proves clients order vectors by `index`
         self.stream_usage = True  # False mimics compatible servers that ignore stream_options
+        self.default_reply: str | None = None  # the reply when none is queued (else an echo)
         self._replies: deque[str] = deque()
         self._faults: deque[_Fault] = deque()
         self._delays: deque[float] = deque()
@@ -106,7 +119,7 @@ class FakeOpenAI:
 
     def _next_reply(self, body: dict[str, Any]) -> tuple[str, int | None]:
         with self._lock:
-            reply = self._replies.popleft() if self._replies else _echo(body)
+            reply = self._replies.popleft() if self._replies else self.default_reply or _echo(body)
             if not body.get("stream"):
                 return reply, None
             cut, self._cut_after = self._cut_after, None
@@ -122,6 +135,11 @@ def serve(**kwargs: Any) -> Iterator[FakeOpenAI]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeOpenAI
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing an idle keep-alive connection is normal (e.g. when its process exits).
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -219,6 +237,10 @@ class _Handler(BaseHTTPRequestHandler):
             if n == cut:
                 self.close_connection = True  # no terminating chunk: the client sees a cut stream
                 return
+            delay = self.server.fake.first_token_delay_s if n == 0 else self.server.fake.token_delay_s
+            if delay:
+                self.wfile.flush()
+                self.server.fake._stopping.wait(delay)
             self._event({**chunk, "choices": [_delta({"content": piece}, None)]})
         self._event({**chunk, "choices": [_delta({}, "stop")]})
         if with_usage:

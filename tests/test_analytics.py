@@ -278,6 +278,8 @@ def test_cost_totals_compare_with_the_previous_period(log: Log) -> None:
         unpriced_models=["mystery-model"],
         previous_cost_usd=pytest.approx(0.050),
         change_pct=pytest.approx(154.0),  # (0.127 - 0.050) / 0.050
+        cache_hits=0,
+        saved_usd=0.0,
     )
 
 

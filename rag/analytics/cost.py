@@ -45,6 +45,16 @@ FROM (
 ) AS c
 """
 
+# Cache hits and what they saved (the original answers' cost less the hits' own) add up over days.
+_CACHE_TOTALS = f"""
+SELECT coalesce(sum(hits), 0)::bigint AS cache_hits, coalesce(sum(saved_usd), 0)::float8 AS saved_usd
+FROM (
+    SELECT cache_hits AS hits, saved_usd FROM rollup_answers WHERE {CLOSED}
+    UNION ALL
+    SELECT count(*), sum(saved_usd) FROM answers WHERE {LIVE} AND cache_hit
+) AS h
+"""
+
 # Distinct conversations add up over days: a conversation counts on its first day in the period,
 # the day whose previous answer (gap_days before; 0: none) falls before the period.
 _ANSWER_TOTALS = f"""
@@ -87,6 +97,8 @@ class CostTotals:
     unpriced_models: list[str]  # models with calls of unknown cost in the period
     previous_cost_usd: float
     change_pct: float | None  # against the previous period, in percent; None if it cost nothing
+    cache_hits: int = 0  # answers given from the answer cache
+    saved_usd: float = 0.0  # what those answers would have cost (priced ones only)
 
 
 def cost_by_day(engine: Engine, period: Period) -> pd.DataFrame:
@@ -101,6 +113,7 @@ def cost_totals(engine: Engine, period: Period) -> CostTotals:
     both = Period(period.previous().start, period.end, period.demo)
     calls = query_row(engine, _CALL_TOTALS, rollup_params(engine, both, current_first_day=period.start))
     answers = query_row(engine, _ANSWER_TOTALS, rollup_params(engine, period))
+    cache = query_row(engine, _CACHE_TOTALS, rollup_params(engine, period))
     return CostTotals(
         cost_usd=calls.cost_usd,
         tokens_in=calls.tokens_in,
@@ -112,6 +125,8 @@ def cost_totals(engine: Engine, period: Period) -> CostTotals:
         unpriced_models=list(calls.unpriced_models),
         previous_cost_usd=calls.previous_cost_usd,
         change_pct=_change_pct(calls.cost_usd, calls.previous_cost_usd),
+        cache_hits=int(cache.cache_hits),
+        saved_usd=cache.saved_usd,
     )
 
 

@@ -30,7 +30,7 @@ _IN_RUN = "is_demo = :demo AND created_at >= :from_at AND created_at < :to_at"
 _RUN_ANSWERS = f"""
 CREATE TEMPORARY TABLE run_answers ON COMMIT DROP AS
 SELECT id, {_DAY} AS day, created_at, conversation_id, answered, cost_usd,
-       embed_ms, retrieve_ms, generate_ms, first_token_ms, total_ms, error_code
+       embed_ms, retrieve_ms, generate_ms, first_token_ms, total_ms, error_code, cache_hit, saved_usd
 FROM answers WHERE {_IN_RUN}
 """
 
@@ -48,10 +48,11 @@ COMPUTE = [
     "ANALYZE run_answers",
     """
 INSERT INTO rollup_answers (day, is_demo, questions, answered, cost_usd, cost_per_answer,
-                            unpriced_answers, thumbs_up, thumbs_down)
+                            unpriced_answers, thumbs_up, thumbs_down, cache_hits, saved_usd)
 SELECT a.day, :demo, count(*), count(*) FILTER (WHERE a.answered),
        sum(a.cost_usd), avg(a.cost_usd)::float8, count(*) FILTER (WHERE a.cost_usd IS NULL),
-       coalesce(sum(f.up), 0), coalesce(sum(f.down), 0)
+       coalesce(sum(f.up), 0), coalesce(sum(f.down), 0),
+       count(*) FILTER (WHERE a.cache_hit), sum(a.saved_usd)
 FROM run_answers AS a
 LEFT JOIN (SELECT answer_id, count(*) FILTER (WHERE rating = 1) AS up,
                   count(*) FILTER (WHERE rating = -1) AS down
