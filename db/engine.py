@@ -6,12 +6,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, statement_timeout_s: float = 0) -> Engine:
+    """A pooled engine; `statement_timeout_s` > 0 cancels any statement that runs longer."""
+    # Set at connection start, so a reconnect after a server restart has it too.
+    options = {"options": f"-c statement_timeout={round(statement_timeout_s * 1000)}"}
     return sa.create_engine(
         normalise_url(url),
         pool_pre_ping=True,
         pool_size=pool_size,
         max_overflow=pool_size,
+        connect_args=options if statement_timeout_s > 0 else {},
     )
 
 

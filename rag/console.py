@@ -33,7 +33,7 @@ def open_console(settings: Settings) -> Console:
         url = settings.database_url or start_embedded(settings.data_dir)
     except EmbeddedDatabaseError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    engine = make_engine(url)
+    engine = make_engine(url, statement_timeout_s=settings.db_statement_timeout_s)
     try:
         upgrade(engine)
     except sqlalchemy.exc.OperationalError as exc:

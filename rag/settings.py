@@ -73,6 +73,10 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Hardening (issue 5): bounded database statements and per-user limits; 0 turns one off.
+    db_statement_timeout_s: float = 60.0
+    max_questions_per_minute: int = 10
+    max_tokens_per_day: int = 200_000
 
     @property
     def embedded_database(self) -> bool:
@@ -150,6 +154,10 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Hardening (issue 5)
+        db_statement_timeout_s=_number(v, "DB_STATEMENT_TIMEOUT_S", 60.0),
+        max_questions_per_minute=int(_number(v, "MAX_QUESTIONS_PER_MINUTE", 10)),
+        max_tokens_per_day=int(_number(v, "MAX_TOKENS_PER_DAY", 200_000)),
     )
     _validate(settings)
     return settings
@@ -167,6 +175,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    if min(s.db_statement_timeout_s, s.max_questions_per_minute, s.max_tokens_per_day) < 0:
+        raise ConfigError(
+            "DB_STATEMENT_TIMEOUT_S, MAX_QUESTIONS_PER_MINUTE and MAX_TOKENS_PER_DAY cannot be negative"
+        )
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
