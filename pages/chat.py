@@ -6,7 +6,7 @@ import streamlit as st
 
 from rag.answering import ask
 from rag.document_store import document_count
-from rag.errors import ConsoleError, QuestionRejected
+from rag.errors import ConsoleError, LimitReached, QuestionRejected
 from ui.console import current_user, get_console
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
@@ -50,7 +50,7 @@ if question:
             stream = ask(
                 console, question, user=current_user(console), conversation_id=state["conversation_id"]
             )
-        except QuestionRejected as exc:
+        except (QuestionRejected, LimitReached) as exc:
             st.warning(str(exc))
             st.stop()
         except ConsoleError as exc:
