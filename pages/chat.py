@@ -7,6 +7,7 @@ import streamlit as st
 from rag.answering import ask
 from rag.document_store import document_count
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
+from ui.answer_view import show_answer, stream_answer
 from ui.console import current_user, get_console
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
@@ -29,7 +30,7 @@ if document_count(console.engine, console.kb) == 0:
 
 for message in state["messages"]:
     with st.chat_message(message["role"]):
-        st.markdown(message["text"])
+        show_answer(message["text"], message.get("passages", []))
         if message["role"] == "assistant":
             if message.get("error"):
                 st.warning(
@@ -37,7 +38,9 @@ for message in state["messages"]:
                 )
             elif not message["answered"]:
                 st.caption("Logged as unanswered, so the missing documentation can be written.")
-            render_sources(message["passages"], message["cited"], answered=message["answered"])
+            # After a failure the passages found are the help there is: shown, not folded away.
+            shown = message["answered"] or bool(message.get("error"))
+            render_sources(message["passages"], message["cited"], answered=shown)
             if message.get("answer_id"):
                 feedback_widget(console, message["answer_id"], current_user(console))
 
@@ -56,7 +59,7 @@ if question:
         except ConsoleError as exc:
             st.error(f"The question could not be answered: {exc}")
             st.stop()
-        streamed = st.write_stream(stream)
+        streamed = stream_answer(stream, stream.passages)
         result = stream.result
         assert result is not None  # the stream is exhausted
         if isinstance(streamed, str) and streamed.strip() != result.answer:
@@ -65,7 +68,7 @@ if question:
             st.warning(f"The answer could not be completed: {result.error}. The passages found are below.")
         if not result.answered:
             st.caption("Logged as unanswered, so the missing documentation can be written.")
-        render_sources(result.passages, result.cited, answered=result.answered)
+        render_sources(result.passages, result.cited, answered=result.answered or bool(result.error))
     state["conversation_id"] = result.conversation_id
     state["messages"] += [
         {"role": "user", "text": question},

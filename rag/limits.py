@@ -22,7 +22,8 @@ def check_limits(engine: Engine, settings: Settings, user: str) -> None:
     per_minute, per_day = settings.max_questions_per_minute, settings.max_tokens_per_day
     if per_minute and questions_last_minute(engine, user) >= per_minute:
         raise LimitReached(
-            f"You have asked {per_minute} questions in the last minute, the most allowed. "
+            f"You have asked {per_minute} question{'' if per_minute == 1 else 's'} in the last minute, "
+            "the most allowed. "
             "Wait a minute, then ask again."
         )
     if per_day:

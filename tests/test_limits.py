@@ -63,7 +63,7 @@ def test_questions_per_minute(open_limited: OpenConsole, fake: FakeOpenAI) -> No
     answer(console, "ana")
     answer(console, "ana")
     sent = len(fake.requests)
-    with pytest.raises(LimitReached, match="You have asked 2 questions in the last minute"):
+    with pytest.raises(LimitReached, match="You have asked 2 questions in the last minute, the most allowed"):
         ask(console, QUESTION, user="ana")
     assert len(fake.requests) == sent  # no embedding, no chat call
     answer(console, "ben")  # limits are per user
