@@ -132,3 +132,25 @@ def test_the_console_engine_has_the_configured_timeout(
     finally:
         default.engine.dispose()
         tight.engine.dispose()
+
+
+def test_an_upload_whose_statement_times_out_stores_nothing_and_can_be_retried(
+    database_url: str, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    console = open_on(database_url, fake, tmp_path, DB_STATEMENT_TIMEOUT_S="0.5")
+    slow = (
+        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN PERFORM pg_sleep(2); RETURN NEW; END $$; "
+        "CREATE TRIGGER slow BEFORE INSERT ON chunks FOR EACH STATEMENT EXECUTE FUNCTION slow_insert()"
+    )
+    try:
+        with console.engine.begin() as conn:
+            conn.execute(sa.text(slow))
+        failed = ingest_file(console, "returns.txt", POLICY, user="admin")
+        assert failed.outcome == "failed" and "nothing was stored" in failed.message
+        with console.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM documents")).scalar_one() == 0
+            conn.execute(sa.text("DROP TRIGGER slow ON chunks"))
+        assert ingest_file(console, "returns.txt", POLICY, user="admin").outcome == "ingested"
+    finally:
+        console.engine.dispose()
