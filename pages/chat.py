@@ -7,7 +7,7 @@ import streamlit as st
 from rag.answering import ask
 from rag.document_store import document_count
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
-from ui.answer_view import show_answer, stream_answer
+from ui.answer_view import failure_warning, show_answer, stream_answer
 from ui.console import current_user, get_console
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
@@ -33,9 +33,7 @@ for message in state["messages"]:
         show_answer(message["text"], message.get("passages", []))
         if message["role"] == "assistant":
             if message.get("error"):
-                st.warning(
-                    f"The answer could not be completed: {message['error']}. The passages found are below."
-                )
+                failure_warning(message["error"], incomplete=bool(message.get("incomplete")))
             elif not message["answered"]:
                 st.caption("Logged as unanswered, so the missing documentation can be written.")
             # After a failure the passages found are the help there is: shown, not folded away.
@@ -65,7 +63,7 @@ if question:
         if isinstance(streamed, str) and streamed.strip() != result.answer:
             st.caption("Citations of passages that were not retrieved were removed from this answer.")
         if result.error:
-            st.warning(f"The answer could not be completed: {result.error}. The passages found are below.")
+            failure_warning(result.error, incomplete=result.incomplete)
         if not result.answered:
             st.caption("Logged as unanswered, so the missing documentation can be written.")
         render_sources(result.passages, result.cited, answered=result.answered or bool(result.error))
@@ -79,6 +77,7 @@ if question:
             "cited": result.cited,
             "answered": result.answered,
             "error": result.error,
+            "incomplete": result.incomplete,
             "answer_id": result.answer_id,
         },
     ]

@@ -116,7 +116,10 @@ def test_a_failed_generation_shows_the_passages_and_logs_the_code(
     fake.fail_next(500, times=3)
     at = ask(at)
     assert len(fake.requests) == 3  # the first try and two retries
-    assert any("OpenAI had a server error" in w.value for w in at.warning)
+    assert [w.value for w in at.warning] == [
+        "The answer could not be completed: OpenAI had a server error; try again in a moment. "
+        "The passages found are below."
+    ]
     shown = assistant_markdown(at)
     assert "**Sources**" in shown and any(m.startswith("**[1] returns**") for m in shown)
     assert rows(database_url, "SELECT error_code, answered FROM answers") == [("server_error", False)]
@@ -133,7 +136,10 @@ def test_a_cut_stream_keeps_the_partial_answer_marked_incomplete(
     fake.cut_stream_after(3)
     at = ask(at)
     assert assistant_markdown(at)[0] == "Customers have 14"
-    assert any("could not be completed" in w.value and "lost while" in w.value for w in at.warning)
+    assert [w.value for w in at.warning] == [
+        "This answer is incomplete: The connection to OpenAI was lost while the answer was streaming; "
+        "try again. The passages found are below."
+    ]
     assert rows(database_url, "SELECT answer, incomplete, error_code FROM answers") == [
         ("Customers have 14", True, "connection")
     ]

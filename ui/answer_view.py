@@ -23,3 +23,12 @@ def stream_answer(deltas: Iterable[str], passages: list[Passage]) -> str:
         text += delta
         placeholder.markdown(safe_markdown(text, allowed))
     return text
+
+
+def failure_warning(error: str, *, incomplete: bool) -> None:
+    """Say what went wrong; a cut answer is marked incomplete, so nobody takes it as whole."""
+    reason = error.rstrip(". ") + "."
+    if incomplete:
+        st.warning(f"This answer is incomplete: {reason} The passages found are below.")
+    else:
+        st.warning(f"The answer could not be completed: {reason} The passages found are below.")
