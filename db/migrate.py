@@ -25,6 +25,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     with engine.connect() as conn:
+        # Building an index over a large table may take longer than any request should.
+        conn.execute(sa.text("SET statement_timeout = 0"))
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         try:
             conn.commit()
@@ -34,6 +36,7 @@ def upgrade(engine: Engine) -> None:
             conn.commit()
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            conn.execute(sa.text("RESET statement_timeout"))
             conn.commit()
 
 

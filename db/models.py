@@ -134,6 +134,7 @@ class Answer(Base):
         Index("ix_answers_created_at", "created_at"),
         Index("ix_answers_conversation", "conversation_id", "created_at"),
         Index("ix_answers_demo_created_at", "is_demo", "created_at"),  # analytics: a period, real or demo
+        Index("ix_answers_user_created_at", "user_name", "created_at"),  # per-user limits
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -218,6 +219,7 @@ class ModelCall(Base):
         Index("ix_model_calls_created_at", "created_at"),
         Index("ix_model_calls_demo_created_at", "is_demo", "created_at"),
         Index("ix_model_calls_answer", "answer_id"),
+        Index("ix_model_calls_user_created_at", "user_name", "created_at"),  # per-user limits
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(30))  # chat, query_embedding, ingest_embedding

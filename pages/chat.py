@@ -6,7 +6,8 @@ import streamlit as st
 
 from rag.answering import ask
 from rag.document_store import document_count
-from rag.errors import ConsoleError, QuestionRejected
+from rag.errors import ConsoleError, LimitReached, QuestionRejected
+from ui.answer_view import failure_warning, show_answer, stream_answer
 from ui.cache_note import cached_caption
 from ui.console import current_user, get_console
 from ui.feedback import feedback_widget
@@ -30,17 +31,17 @@ if document_count(console.engine, console.kb) == 0:
 
 for message in state["messages"]:
     with st.chat_message(message["role"]):
-        st.markdown(message["text"])
+        show_answer(message["text"], message.get("passages", []))
         if message["role"] == "assistant":
             if message.get("cached_at"):
                 st.caption(cached_caption(message["cached_at"]))
             if message.get("error"):
-                st.warning(
-                    f"The answer could not be completed: {message['error']}. The passages found are below."
-                )
+                failure_warning(message["error"], incomplete=bool(message.get("incomplete")))
             elif not message["answered"]:
                 st.caption("Logged as unanswered, so the missing documentation can be written.")
-            render_sources(message["passages"], message["cited"], answered=message["answered"])
+            # After a failure the passages found are the help there is: shown, not folded away.
+            shown = message["answered"] or bool(message.get("error"))
+            render_sources(message["passages"], message["cited"], answered=shown)
             if message.get("answer_id"):
                 feedback_widget(console, message["answer_id"], current_user(console))
 
@@ -53,13 +54,13 @@ if question:
             stream = ask(
                 console, question, user=current_user(console), conversation_id=state["conversation_id"]
             )
-        except QuestionRejected as exc:
+        except (QuestionRejected, LimitReached) as exc:
             st.warning(str(exc))
             st.stop()
         except ConsoleError as exc:
             st.error(f"The question could not be answered: {exc}")
             st.stop()
-        streamed = st.write_stream(stream)
+        streamed = stream_answer(stream, stream.passages)
         result = stream.result
         assert result is not None  # the stream is exhausted
         if result.cached_at:
@@ -67,10 +68,10 @@ if question:
         if isinstance(streamed, str) and streamed.strip() != result.answer:
             st.caption("Citations of passages that were not retrieved were removed from this answer.")
         if result.error:
-            st.warning(f"The answer could not be completed: {result.error}. The passages found are below.")
+            failure_warning(result.error, incomplete=result.incomplete)
         if not result.answered:
             st.caption("Logged as unanswered, so the missing documentation can be written.")
-        render_sources(result.passages, result.cited, answered=result.answered)
+        render_sources(result.passages, result.cited, answered=result.answered or bool(result.error))
     state["conversation_id"] = result.conversation_id
     state["messages"] += [
         {"role": "user", "text": question},
@@ -81,6 +82,7 @@ if question:
             "cited": result.cited,
             "answered": result.answered,
             "error": result.error,
+            "incomplete": result.incomplete,
             "answer_id": result.answer_id,
             "cached_at": result.cached_at,
         },

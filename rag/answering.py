@@ -25,6 +25,7 @@ from rag.console import Console
 from rag.conversations import recent_turns, start_conversation
 from rag.errors import ModelError, QuestionRejected
 from rag.generation import AnswerRequest, Generation, Passage, Turn
+from rag.limits import check_limits
 from rag.retrieval import retrieve
 
 
@@ -59,6 +60,8 @@ def ask(
             f"The question is {len(question):,} characters long; "
             f"the limit is {settings.max_question_chars:,}."
         )
+    if record:  # before any model call: a user over a limit costs nothing
+        check_limits(console.engine, settings, user)
     started = time.perf_counter()
     if conversation_id is None and record:
         conversation_id = start_conversation(console.engine, user=user, title=question)

@@ -1,14 +1,14 @@
-"""Citations [n] in an answer, checked against the passages that were actually retrieved."""
+"""Citations [n] (or [n, m]) in an answer, checked against the passages that were actually retrieved."""
 
 from __future__ import annotations
 
 import re
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+_CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 def cited_numbers(text: str) -> set[int]:
-    return {int(n) for n in _CITATION.findall(text)}
+    return {int(n) for group in _CITATION.findall(text) for n in group.split(",")}
 
 
 def drop_unknown_citations(text: str, known: set[int]) -> tuple[str, set[int]]:
@@ -16,5 +16,10 @@ def drop_unknown_citations(text: str, known: set[int]) -> tuple[str, set[int]]:
     removed = cited_numbers(text) - known
     if not removed:
         return text, set()
-    cleaned = _CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in known else "", text)
+    cleaned = _CITATION.sub(lambda m: _keep_known(m.group(1), known), text)
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned), removed
+
+
+def _keep_known(group: str, known: set[int]) -> str:
+    kept = [n for n in (int(part) for part in group.split(",")) if n in known]
+    return "".join(f"[{n}]" for n in kept)

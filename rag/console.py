@@ -33,7 +33,12 @@ def open_console(settings: Settings) -> Console:
         url = settings.database_url or start_embedded(settings.data_dir)
     except EmbeddedDatabaseError as exc:
         raise DatabaseUnavailable(str(exc)) from exc
-    engine = make_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    engine = make_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        statement_timeout_s=settings.db_statement_timeout_s,
+    )
     try:
         upgrade(engine)
     except sqlalchemy.exc.OperationalError as exc:

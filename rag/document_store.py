@@ -52,9 +52,15 @@ class DocumentSummary:
     updated_at: datetime
 
 
-def find_by_hash(engine: Engine, kb: KnowledgeBaseRef, content_hash: str) -> DocumentSummary | None:
-    with engine.connect() as conn:
-        row = conn.execute(_summary_query(kb).where(Document.content_hash == content_hash)).first()
+def find_by_hash(
+    bind: Engine | Connection, kb: KnowledgeBaseRef, content_hash: str
+) -> DocumentSummary | None:
+    query = _summary_query(kb).where(Document.content_hash == content_hash)
+    if isinstance(bind, Connection):
+        row = bind.execute(query).first()
+    else:
+        with bind.connect() as conn:
+            row = conn.execute(query).first()
     return DocumentSummary(**row._mapping) if row else None
 
 

@@ -33,3 +33,7 @@ class ModelError(ConsoleError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class LimitReached(ConsoleError):
+    """A user has asked as many questions or used as many tokens as a per-user limit allows."""

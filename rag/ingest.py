@@ -15,15 +15,21 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy.exc
+from sqlalchemy.engine import Connection
 
 from rag.call_log import CallRecord, record_calls, timed_embed
 from rag.chunking import Chunk, chunk_sections
 from rag.console import Console
+from rag.content_lock import content_lock
 from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
 from rag.errors import ModelError, RejectedFile
 from rag.parsing import parse_document
 
 Progress = Callable[[float, str], None]
+_DATABASE_FAILED = (
+    "The database did not finish storing the file (connection lost or timed out); "
+    "nothing was stored, so it can simply be uploaded again."
+)
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,17 @@ def ingest_file(
     report = progress or (lambda _fraction, _stage: None)
     content_hash = hashlib.sha256(data).hexdigest()
     try:
-        result = _ingest(console, Path(filename).name, data, content_hash, user, report, calls)
+        # Held from the duplicate check to the commit: the same bytes are embedded and stored once.
+        with content_lock(console.engine, console.kb.id, content_hash) as conn:
+            result = _ingest(console, conn, Path(filename).name, data, content_hash, user, report, calls)
     except RejectedFile as exc:
         result = IngestResult(Path(filename).name, "rejected", str(exc))
     except ModelError as exc:
         result = IngestResult(Path(filename).name, "failed", f"Embedding failed: {exc}")
+    except sqlalchemy.exc.OperationalError:
+        # The connection was lost (server restart, killed session) or a statement timed out:
+        # the transaction rolled back, so nothing is stored and the same upload can be retried.
+        result = IngestResult(Path(filename).name, "failed", _DATABASE_FAILED)
     record_calls(
         console.engine, calls, prices=console.settings.prices, user=user, document_id=result.document_id
     )
@@ -76,6 +88,7 @@ def ingest_file(
 
 def _ingest(
     console: Console,
+    conn: Connection,
     filename: str,
     data: bytes,
     content_hash: str,
@@ -88,7 +101,8 @@ def _ingest(
         raise RejectedFile(
             f"The file is {len(data) / 1_048_576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
         )
-    existing = find_by_hash(console.engine, console.kb, content_hash)
+    with conn.begin():
+        existing = find_by_hash(conn, console.kb, content_hash)
     if existing is not None:
         return _duplicate(filename, existing.id, existing.title)
     report(0.02, "parsing")
@@ -108,10 +122,10 @@ def _ingest(
         uploaded_by=user,
     )
     try:
-        with console.engine.begin() as conn:
+        with conn.begin():
             stored = store_document(conn, console.kb, doc, chunks, vectors)
     except sqlalchemy.exc.IntegrityError:
-        # Someone stored the same bytes while we were embedding: theirs is the document.
+        # Someone stored the same bytes without the lock (an older app) while we were embedding.
         winner = find_by_hash(console.engine, console.kb, content_hash)
         if winner is None:
             raise

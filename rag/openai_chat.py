@@ -15,6 +15,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from rag.errors import ModelError
 from rag.generation import AnswerRequest, Generation, Passage, Usage
+from rag.model_retry import DEFAULT_POLICY, RetryPolicy, with_retries
 from rag.openai_client import model_error
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -27,9 +28,18 @@ _SOURCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
 class OpenAIChatGenerator:
     mode = "openai"
 
-    def __init__(self, *, client: openai.OpenAI, model: str, temperature: float, max_tokens: int) -> None:
+    def __init__(
+        self,
+        *,
+        client: openai.OpenAI,
+        model: str,
+        temperature: float,
+        max_tokens: int,
+        retry: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
         self.model = model
         self._client = client
+        self._retry = retry
         self._temperature = temperature
         self._max_tokens = max_tokens
 
@@ -37,17 +47,18 @@ class OpenAIChatGenerator:
         # build_messages only emits system/user/assistant text messages, which the SDK accepts.
         messages = cast(list[ChatCompletionMessageParam], build_messages(request))
         started = time.perf_counter()
-        try:
-            stream = self._client.chat.completions.create(
+        # Only opening the stream is retried: once text has been shown, a retry would repeat it.
+        stream = with_retries(
+            lambda: self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 temperature=self._temperature,
                 max_tokens=self._max_tokens,
                 stream=True,
                 stream_options={"include_usage": True},
-            )
-        except openai.OpenAIError as exc:
-            raise model_error(exc) from exc
+            ),
+            self._retry,
+        )
         usage = Usage(reported=False)  # until the stream's final usage chunk arrives
         return Generation(_deltas(stream, usage), model=self.model, usage=usage, started=started)
 

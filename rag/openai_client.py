@@ -26,9 +26,9 @@ _MESSAGES = {
 }
 
 
-def make_client(*, api_key: str, base_url: str | None, timeout_s: float, max_retries: int) -> openai.OpenAI:
-    """An OpenAI client whose own retries (with backoff) cover rate limits, 5xx and timeouts."""
-    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
+def make_client(*, api_key: str, base_url: str | None, timeout_s: float) -> openai.OpenAI:
+    """An OpenAI client without the SDK's retries (it retries every 429): see rag.model_retry."""
+    return openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
 
 
 def model_error(exc: openai.OpenAIError) -> ModelError:

@@ -8,7 +8,7 @@ import openai
 
 from rag.embedding import EmbeddingBatch
 from rag.errors import ModelError
-from rag.openai_client import model_error
+from rag.model_retry import DEFAULT_POLICY, RetryPolicy, with_retries
 
 KNOWN_DIMENSIONS = {
     "text-embedding-3-small": 1536,
@@ -22,9 +22,10 @@ class OpenAIEmbedder:
     provider = "openai"
     max_input_tokens = 8191
 
-    def __init__(self, *, client: openai.OpenAI, model: str) -> None:
+    def __init__(self, *, client: openai.OpenAI, model: str, retry: RetryPolicy = DEFAULT_POLICY) -> None:
         self.model = model
         self._client = client
+        self._retry = retry
         self._dimensions: int | None = KNOWN_DIMENSIONS.get(model)
 
     @property
@@ -38,10 +39,9 @@ class OpenAIEmbedder:
         """One API call for the whole batch; the caller keeps batches within the API's limits."""
         if not texts:
             return EmbeddingBatch(np.zeros((0, self.dimensions), dtype=np.float32), tokens=0)
-        try:
-            response = self._client.embeddings.create(model=self.model, input=texts)
-        except openai.OpenAIError as exc:
-            raise model_error(exc) from exc
+        response = with_retries(
+            lambda: self._client.embeddings.create(model=self.model, input=texts), self._retry
+        )
         if len(response.data) != len(texts):
             raise ModelError(
                 f"The embeddings API returned {len(response.data)} vectors for {len(texts)} texts.",

@@ -15,6 +15,8 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     import openai
 
+    from rag.model_retry import RetryPolicy
+
 _local: dict[str, LocalEmbedder] = {}
 
 
@@ -26,7 +28,7 @@ def make_embedder(settings: Settings) -> Embedder:
         return _local.setdefault(LOCAL_MODEL, LocalEmbedder())
     from rag.openai_embedder import OpenAIEmbedder
 
-    return OpenAIEmbedder(client=_client(settings), model=settings.embedding_model)
+    return OpenAIEmbedder(client=_client(settings), model=settings.embedding_model, retry=_retry(settings))
 
 
 def make_generator(settings: Settings, embedder: Embedder) -> Generator:
@@ -39,6 +41,7 @@ def make_generator(settings: Settings, embedder: Embedder) -> Generator:
         model=settings.chat_model,
         temperature=settings.chat_temperature,
         max_tokens=settings.chat_max_tokens,
+        retry=_retry(settings),
     )
 
 
@@ -52,5 +55,10 @@ def _client(settings: Settings) -> openai.OpenAI:
         api_key=settings.openai_api_key,
         base_url=settings.openai_base_url,
         timeout_s=settings.openai_timeout_s,
-        max_retries=settings.openai_max_retries,
     )
+
+
+def _retry(settings: Settings) -> RetryPolicy:
+    from rag.model_retry import RetryPolicy
+
+    return RetryPolicy(max_retries=settings.openai_max_retries)

@@ -79,6 +79,10 @@ class Settings:
     answer_cache_ttl_hours: float = 24.0
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # Hardening (issue 5): bounded database statements and per-user limits; 0 turns one off.
+    db_statement_timeout_s: float = 60.0
+    max_questions_per_minute: int = 10
+    max_tokens_per_day: int = 200_000
 
     @property
     def embedded_database(self) -> bool:
@@ -162,6 +166,10 @@ def _build(v: Mapping[str, str]) -> Settings:
         answer_cache_ttl_hours=_number(v, "ANSWER_CACHE_TTL_HOURS", 24.0),
         db_pool_size=int(_number(v, "DB_POOL_SIZE", 10)),
         db_max_overflow=int(_number(v, "DB_MAX_OVERFLOW", 10)),
+        # Hardening (issue 5)
+        db_statement_timeout_s=_number(v, "DB_STATEMENT_TIMEOUT_S", 60.0),
+        max_questions_per_minute=int(_number(v, "MAX_QUESTIONS_PER_MINUTE", 10)),
+        max_tokens_per_day=int(_number(v, "MAX_TOKENS_PER_DAY", 200_000)),
     )
     _validate(settings)
     return settings
@@ -183,6 +191,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError("ANSWER_CACHE_TTL_HOURS must be positive")
     if s.db_pool_size < 1 or s.db_max_overflow < 0:
         raise ConfigError("DB_POOL_SIZE must be at least 1 and DB_MAX_OVERFLOW not negative")
+    if min(s.db_statement_timeout_s, s.max_questions_per_minute, s.max_tokens_per_day) < 0:
+        raise ConfigError(
+            "DB_STATEMENT_TIMEOUT_S, MAX_QUESTIONS_PER_MINUTE and MAX_TOKENS_PER_DAY cannot be negative"
+        )
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -103,7 +103,10 @@ def make_console(database_url: str, tmp_path: Path) -> Iterator[ConsoleFactory]:
     engines = []
 
     def build(*, embedder: Embedder | None = None, generator: Generator | None = None, **env: str) -> Console:
-        settings = load_settings({"DATA_DIR": str(tmp_path / "data"), **env}, secrets_file=None)
+        # Per-user limits are off unless a test sets them (tests/test_limits.py does): many tests
+        # ask more questions a minute than a person would.
+        no_limits = {"MAX_QUESTIONS_PER_MINUTE": "0", "MAX_TOKENS_PER_DAY": "0"}
+        settings = load_settings({"DATA_DIR": str(tmp_path / "data"), **no_limits, **env}, secrets_file=None)
         embedder = embedder or HashEmbedder()
         generator = generator or ExtractiveGenerator(embedder=embedder)
         engine = make_engine(database_url)

@@ -14,9 +14,12 @@ import pytest
 from rag.answer_text import NOT_KNOWN, is_not_known
 from rag.errors import ModelError
 from rag.generation import AnswerRequest, Passage, Turn, Usage
+from rag.model_retry import RetryPolicy, retry_after_s
 from rag.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, build_messages
 from rag.openai_client import make_client, model_error
 from rag.openai_embedder import OpenAIEmbedder
+from rag.providers import make_embedder, make_generator
+from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-Zq8vL2mN4pR6tY1w"
@@ -28,18 +31,26 @@ def server() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def client(server: FakeOpenAI, *, timeout_s: float = 5.0, max_retries: int = 2) -> openai.OpenAI:
-    return make_client(api_key=KEY, base_url=server.base_url, timeout_s=timeout_s, max_retries=max_retries)
+def client(server: FakeOpenAI, *, timeout_s: float = 5.0) -> openai.OpenAI:
+    return make_client(api_key=KEY, base_url=server.base_url, timeout_s=timeout_s)
 
 
 def embedder(
     server: FakeOpenAI, model: str = "text-embedding-3-small", *, timeout_s: float = 5.0, max_retries: int = 2
 ) -> OpenAIEmbedder:
-    return OpenAIEmbedder(client=client(server, timeout_s=timeout_s, max_retries=max_retries), model=model)
+    retry = RetryPolicy(max_retries=max_retries, base_delay_s=0.01)
+    return OpenAIEmbedder(client=client(server, timeout_s=timeout_s), model=model, retry=retry)
 
 
-def generator(server: FakeOpenAI) -> OpenAIChatGenerator:
-    return OpenAIChatGenerator(client=client(server), model="gpt-4o", temperature=0.2, max_tokens=123)
+def generator(server: FakeOpenAI, *, timeout_s: float = 5.0, max_retries: int = 2) -> OpenAIChatGenerator:
+    retry = RetryPolicy(max_retries=max_retries, base_delay_s=0.01)
+    return OpenAIChatGenerator(
+        client=client(server, timeout_s=timeout_s),
+        model="gpt-4o",
+        temperature=0.2,
+        max_tokens=123,
+        retry=retry,
+    )
 
 
 def passage(number: int, text: str, document: str = "Refund policy.pdf", location: str = "p. 2") -> Passage:
@@ -187,9 +198,9 @@ def test_unreachable_server() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    dead = make_client(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=1, max_retries=0)
+    dead = make_client(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", timeout_s=1)
     with pytest.raises(ModelError, match="Could not reach") as info:
-        OpenAIEmbedder(client=dead, model="text-embedding-3-small").embed(["hello"])
+        OpenAIEmbedder(client=dead, model="text-embedding-3-small", retry=RetryPolicy(0)).embed(["hello"])
     assert info.value.code == "connection"
 
 
@@ -243,3 +254,74 @@ def test_errors_outside_the_api_have_a_generic_message() -> None:
 )
 def test_is_not_known(answer: str, expected: bool) -> None:
     assert is_not_known(answer) is expected
+
+
+# Which chat failures are retried: counted in requests the fake server received.
+
+
+def test_chat_client_defaults_are_a_30_s_timeout_and_2_retries() -> None:
+    settings = load_settings({"OPENAI_API_KEY": "sk-test"}, secrets_file=None)
+    chat = make_generator(settings, make_embedder(settings))
+    assert isinstance(chat, OpenAIChatGenerator)
+    assert chat._client.timeout == 30.0 and chat._client.max_retries == 0  # the SDK's retries are off
+    assert chat._retry.max_retries == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_code"),
+    [(429, None, "rate_limited"), (500, None, "server_error"), (503, None, "server_error")],
+)
+def test_passing_chat_failures_are_retried(
+    server: FakeOpenAI, status: int, code: str | None, error_code: str
+) -> None:
+    server.fail_next(status, code=code, times=2)
+    server.queue_reply("Refunds take 5 days [1].")
+    assert "".join(generator(server, max_retries=2).generate(REQUEST)) == "Refunds take 5 days [1]."
+    assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("status", [429, 500])
+def test_chat_gives_up_after_two_retries(server: FakeOpenAI, status: int) -> None:
+    server.fail_next(status, times=10)
+    with pytest.raises(ModelError):
+        generator(server, max_retries=2).generate(REQUEST)
+    assert len(server.requests) == 3
+
+
+def test_a_chat_timeout_is_retried(server: FakeOpenAI) -> None:
+    server.delay_next(2)
+    server.queue_reply("In time [1].")
+    assert "".join(generator(server, timeout_s=0.5).generate(REQUEST)) == "In time [1]."
+    assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_code"),
+    [
+        (429, "insufficient_quota", "quota_exceeded"),
+        (401, None, "auth"),
+        (403, None, "auth"),
+        (400, None, "bad_request"),
+    ],
+)
+def test_hopeless_chat_failures_are_not_retried(
+    server: FakeOpenAI, status: int, code: str | None, error_code: str
+) -> None:
+    server.fail_next(status, code=code, times=3)
+    with pytest.raises(ModelError) as info:
+        generator(server, max_retries=2).generate(REQUEST)
+    assert info.value.code == error_code and len(server.requests) == 1
+
+
+def test_exhausted_quota_is_not_retried_for_embeddings(server: FakeOpenAI) -> None:
+    server.fail_next(429, code="insufficient_quota", times=3)
+    with pytest.raises(ModelError, match="run out of quota"):
+        embedder(server, max_retries=2).embed(["hello"])
+    assert len(server.requests) == 1
+
+
+def test_backoff_follows_the_servers_retry_after_and_is_capped() -> None:
+    policy = RetryPolicy(max_retries=2, base_delay_s=0.5, max_delay_s=8.0)
+    assert policy.delay_s(0, retry_after_s({"retry-after-ms": "250"})) == 0.25
+    assert policy.delay_s(0, retry_after_s({"retry-after": "600"})) == 8.0
+    assert 0.75 <= policy.delay_s(1, retry_after_s({"retry-after": "soon"})) <= 1.0  # 0.5 s doubled
