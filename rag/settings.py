@@ -73,6 +73,9 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Bad files (issue 5): each upload is parsed in a child process under these bounds.
+    parse_timeout_s: float = 30.0
+    parse_memory_mb: int = 1024
 
     @property
     def embedded_database(self) -> bool:
@@ -150,6 +153,9 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Bad files (issue 5)
+        parse_timeout_s=_number(v, "PARSE_TIMEOUT_S", 30.0),
+        parse_memory_mb=int(_number(v, "PARSE_MEMORY_MB", 1024)),
     )
     _validate(settings)
     return settings
@@ -167,6 +173,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    if s.parse_timeout_s <= 0 or s.parse_memory_mb < 32:
+        raise ConfigError("PARSE_TIMEOUT_S must be positive and PARSE_MEMORY_MB at least 32")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
