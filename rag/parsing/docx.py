@@ -102,7 +102,16 @@ def _nested_archive(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) ->
         try:
             with archive.open(entry) as part:
                 head = part.read(8)
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, zlib.error, OSError, EOFError) as exc:
+        # Boundary around zipfile reading a part: a damaged header surfaces as any of these.
+        except (
+            zipfile.BadZipFile,
+            RuntimeError,
+            NotImplementedError,
+            zlib.error,
+            OSError,
+            EOFError,
+            ValueError,
+        ) as exc:
             raise RejectedFile(_DAMAGED) from exc
         if head.startswith(_ARCHIVE_MAGIC):
             return entry.filename
