@@ -36,22 +36,42 @@ class ParseLimits:
     memory_mb: int
 
 
+@dataclass(frozen=True)
+class ParseStats:
+    seconds: float  # in this process: sending the file, parsing in the child, receiving the result
+    peak_growth_mb: float | None  # the child's peak resident memory above its start; None: unknown
+
+
+Measure = Callable[[ParseStats], None]
+
+
 def parse_isolated(
-    filename: str, data: bytes, *, limits: ParseLimits, parser: Parser = parse_document
+    filename: str,
+    data: bytes,
+    *,
+    limits: ParseLimits,
+    parser: Parser = parse_document,
+    measure: Measure | None = None,
 ) -> ParsedDocument:
     """`parser(filename, data)` in a child process; `RejectedFile` when it fails or breaks a bound.
 
     `parser` must be importable by name (a module-level function): the worker looks it up.
+    `measure`, if given, receives the time and memory the parse took (for benchmarks).
     """
+    started = time.perf_counter()
     worker = _POOL.acquire()
     request = (parser, filename, data, limits.timeout_s, limits.memory_mb)
     try:
-        reply = worker.exchange(request, deadline=time.monotonic() + limits.timeout_s + _WORKER_GRACE_S)
+        outcome, growth_kb = worker.exchange(
+            request, deadline=time.monotonic() + limits.timeout_s + _WORKER_GRACE_S
+        )
     except (frames.ChannelClosed, frames.ChannelTimeout, OSError) as exc:
         worker.stop()
         raise RejectedFile("This file could not be read: the parsing process stopped unexpectedly.") from exc
     _POOL.release(worker)
-    return _result(reply, limits)
+    if measure is not None:
+        measure(ParseStats(time.perf_counter() - started, growth_kb / 1024 if growth_kb >= 0 else None))
+    return _result(outcome, limits)
 
 
 def _result(reply: object, limits: ParseLimits) -> ParsedDocument:
@@ -90,10 +110,15 @@ class _Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def exchange(self, request: object, *, deadline: float) -> object:
+    def exchange(self, request: object, *, deadline: float) -> tuple[object, int]:
+        """The outcome of the parse and the child's peak memory growth in kB."""
         assert self._process.stdin is not None and self._process.stdout is not None
         frames.send(self._process.stdin.fileno(), request)
-        return frames.receive(self._process.stdout.fileno(), deadline)
+        match frames.receive(self._process.stdout.fileno(), deadline):
+            case (outcome, int(growth_kb)):
+                return outcome, growth_kb
+            case reply:
+                raise RuntimeError(f"unexpected reply from the parse worker: {reply!r}")
 
     def stop(self) -> None:
         self._process.kill()

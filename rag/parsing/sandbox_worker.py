@@ -4,8 +4,9 @@ It imports the parsers once, then forks a child for each file (the worker has a 
 so forking is safe): the child parses under a memory limit, and the worker kills it at the
 deadline. Requests arrive on stdin and replies leave on stdout, as `frames` messages.
 
-Request: (parser, filename, data, timeout_s, memory_mb). Reply: ("ok", ParsedDocument),
-("rejected", message), ("timeout",), ("memory",) or ("crashed", what happened).
+Request: (parser, filename, data, timeout_s, memory_mb). Reply: (outcome, the child's peak memory
+growth in kB or -1), the outcome being ("ok", ParsedDocument), ("rejected", message), ("timeout",),
+("memory",) or ("crashed", what happened).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ import traceback
 from collections.abc import Callable
 from typing import NoReturn
 
-import rag.parsing  # noqa: F401  # imported once here, so that every fork starts warm
 from rag.errors import RejectedFile
 from rag.parsing import frames
 from rag.parsing.document import ParsedDocument
+from rag.parsing.warm_up import warm_up
 
 Reply = tuple[object, ...]
 Parser = Callable[[str, bytes], ParsedDocument]
@@ -32,6 +33,7 @@ _OUT_OF_MEMORY = 75  # the child's exit status after a MemoryError it could not 
 
 
 def main() -> None:
+    warm_up()
     requests = sys.stdin.fileno()
     replies = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not corrupt the replies
@@ -44,32 +46,36 @@ def main() -> None:
         del request
 
 
-def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> Reply:
+def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> tuple[Reply, int]:
+    """The outcome and the child's peak memory growth in kB (-1 when the child did not say)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         _child(write_fd, parser, filename, data, timeout_s, memory_mb)
     os.close(write_fd)
-    reply: Reply | None = None
+    reply: tuple[Reply, int] | None = None
     try:
         reply = frames.receive(read_fd, time.monotonic() + timeout_s)  # type: ignore[assignment]
     except frames.ChannelTimeout:
         os.kill(pid, signal.SIGKILL)
-        reply = ("timeout",)
+        reply = ("timeout",), -1
     except frames.ChannelClosed:
         pass
     finally:
         os.close(read_fd)
     _, status = os.waitpid(pid, 0)
-    return reply if reply is not None else _death(status)
+    return reply if reply is not None else (_death(status), -1)
 
 
 def _child(fd: int, parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> NoReturn:
     code = 0
     try:
         _limit(timeout_s, memory_mb)
-        frames.send(fd, _parse(parser, filename, data))
+        start_kb = _restart_peak()
+        reply = _parse(parser, filename, data)
+        growth_kb = _status_kb("VmHWM") - start_kb if start_kb >= 0 else -1
+        frames.send(fd, (reply, growth_kb))
     except MemoryError:
         code = _OUT_OF_MEMORY
     except BaseException:
@@ -77,6 +83,24 @@ def _child(fd: int, parser: Parser, filename: str, data: bytes, timeout_s: float
         code = 1
     finally:
         os._exit(code)
+
+
+def _restart_peak() -> int:
+    """Start the peak resident set afresh (a fork inherits the worker's), and return the current one."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return -1
+    return _status_kb("VmRSS")
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return -1
 
 
 def _limit(timeout_s: float, memory_mb: int) -> None:
