@@ -90,7 +90,7 @@ def docx_small_zip_bomb() -> BadFile:
 
 def docx_padded_zip_bomb() -> BadFile:
     """150 MB of real paragraphs in one part, hidden behind incompressible padding: fair ratio overall."""
-    data = _docx_with_parts(
+    data = docx_with_parts(
         document_xml=_huge_document_xml(150),
         extra={"word/media/image1.png": random.Random(3).randbytes(2 * 1024 * 1024)},
     )
@@ -102,14 +102,14 @@ def docx_nested_archive() -> BadFile:
     with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("inner/readme.txt", "a nested archive")
     # Named as an image, so only its content gives it away.
-    data = _docx_with_parts(extra={"word/media/image1.png": inner.getvalue()})
+    data = docx_with_parts(extra={"word/media/image1.png": inner.getvalue()})
     return BadFile(
         "DOCX with a nested archive", "nested.docx", data, r"contains another archive \(word/media/"
     )
 
 
 def docx_many_entries() -> BadFile:
-    data = _docx_with_parts(extra={f"customXml/extra{i}.xml": b"<a/>" for i in range(5000)})
+    data = docx_with_parts(extra={f"customXml/extra{i}.xml": b"<a/>" for i in range(5000)})
     return BadFile("DOCX with 5,000 entries", "entries.docx", data, r"has 5,0\d\d parts \(at most 1,000\)")
 
 
@@ -189,7 +189,7 @@ def _aes_pdf(pages: Sequence[str], *, user_password: str) -> bytes:
     return bytes(pdf.output())
 
 
-def _docx_with_parts(
+def docx_with_parts(
     *, document_xml: Callable[[], list[bytes]] | None = None, extra: dict[str, bytes]
 ) -> bytes:
     """A real .docx with its body replaced by `document_xml()` (streamed) and `extra` parts added."""

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from rag.errors import RejectedFile
 from rag.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, Section, parse_document
+from tests.bad_files import docx_with_parts
 from tests.sample_files import (
     Heading,
     Table,
@@ -142,6 +143,18 @@ def test_not_a_docx_is_rejected(data: bytes, message: str) -> None:
         parse_document("file.docx", data)
 
 
+def test_docx_with_an_archive_named_as_one_is_rejected() -> None:
+    data = docx_with_parts(extra={"word/media/old-version.zip": b"anything"})
+    with pytest.raises(RejectedFile, match=r"contains another archive \(word/media/old-version\.zip\)"):
+        parse_document("nested.docx", data)
+
+
+def test_docx_with_an_embedded_spreadsheet_is_read() -> None:
+    # Word keeps the data behind a chart as an .xlsx (a zip) under word/embeddings/: not a threat.
+    data = docx_with_parts(extra={"word/embeddings/Microsoft_Excel_Worksheet.xlsx": make_zip_with_entries(2)})
+    assert parse_document("chart.docx", data).sections[0].text == "A short real paragraph."
+
+
 # --- HTML
 
 
@@ -165,6 +178,16 @@ def test_html_drops_invisible_content_and_flags_hidden_text() -> None:
     text = "\n".join(s.text for s in doc.sections)
     for absent in ("secret", "Enable JS", "Template", "Ignore previous", "color"):
         assert absent not in text
+
+
+def test_html_text_styled_to_zero_size_or_opacity_is_hidden() -> None:
+    body = (
+        '<p style="font-size: 0px">tiny secret</p><p style="opacity:0 !important">faded secret</p>'
+        '<p style="opacity: 0.5">half visible</p><p style="font-size:10px">small print</p>'
+    )
+    doc = parse_document("styles.html", make_html(body))
+    assert doc.flags == ["hidden_text_removed"]
+    assert doc.sections[0].text == "half visible\nsmall print"
 
 
 def test_html_title_falls_back_to_first_h1_and_tables_keep_cells() -> None:
