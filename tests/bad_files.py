@@ -124,7 +124,7 @@ def unknown_encoding() -> BadFile:
 
 
 def over_size_limit(limit_mb: float = DEFAULT_LIMIT_MB) -> BadFile:
-    data = b"word " * (int(limit_mb * 1024 * 1024) // 5 + 1)
+    data = b"word " * (int((limit_mb + 1) * 1024 * 1024) // 5)  # a megabyte over
     return BadFile("file over the size limit", "huge.txt", data, rf"the limit is {limit_mb:g} MB")
 
 
