@@ -19,6 +19,7 @@ from tests import bad_files
 from tests.bad_files import BadFile
 from tests.conftest import ConsoleFactory
 from tests.test_cli import REPO, USER
+from tests.test_pages import OpenApp, button, library_titles, open_app, run  # noqa: F401
 
 # Cases ingested as ordinary text, each with its own test below; every other case is a rejection.
 INGESTED = (bad_files.unknown_encoding, bad_files.html_with_hidden_text, bad_files.special_tokens)
@@ -157,3 +158,26 @@ def test_the_cli_rejects_each_bad_file_with_its_reason(database_url: str, tmp_pa
         assert lines[bad.filename].startswith("rejected "), lines[bad.filename]
         assert re.search(bad.expect, lines[bad.filename]), lines[bad.filename]
     assert done.stdout.splitlines()[-1].startswith(f"{len(corpus)} files: {len(corpus)} rejected; 0 chunks")
+
+
+def test_the_upload_page_shows_each_reason_and_flags_hidden_text(
+    open_app: OpenApp,  # noqa: F811  # the fixture imported above
+    database_url: str,
+) -> None:
+    at = run(open_app(database_url))
+    run(at.switch_page("pages/documents.py"))
+    files = [
+        bad_files.html_named_pdf(),
+        bad_files.docx_zip_bomb(),
+        bad_files.scanned_pdf(),
+        bad_files.html_with_hidden_text(),
+    ]
+    at.file_uploader[0].set_value([(bad.filename, bad.data, "application/octet-stream") for bad in files])
+    run(button(at, "Upload and index").click())
+    errors = [e.value for e in at.error]
+    assert len(errors) == 3
+    for bad, error in zip(files[:3], errors, strict=True):
+        assert error.startswith(f"**{bad.filename}**: rejected.") and re.search(bad.expect, error), error
+    assert [s.value.split(":")[0] for s in at.success] == ["**returns.html**"]
+    assert library_titles(at) == ["Returns"]
+    assert "hidden_text_removed" in at.dataframe[0].value["Status"][0]
