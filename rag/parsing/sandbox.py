@@ -82,13 +82,13 @@ def _result(reply: object, limits: ParseLimits) -> ParsedDocument:
             raise RejectedFile(message)
         case ("timeout",):
             raise RejectedFile(
-                f"The file took longer than {limits.timeout_s:g} s to read; it may be damaged or built "
-                "to stall readers, so it was not stored."
+                f"The file took longer than {limits.timeout_s:g} s to read, so it was not stored: it may be "
+                "damaged, built to stall readers, or too large (split it)."
             )
         case ("memory",):
             raise RejectedFile(
-                f"The file needed more than {limits.memory_mb:,} MB of memory to read; it may be damaged "
-                "or built to exhaust memory, so it was not stored."
+                f"The file needed more than {limits.memory_mb:,} MB of memory to read, so it was not stored: "
+                "it may be damaged, built to exhaust memory, or too large (split it)."
             )
         case ("crashed", str(detail)):
             raise RejectedFile(f"This file could not be read: the parser stopped unexpectedly ({detail}).")

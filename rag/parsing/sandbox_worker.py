@@ -108,8 +108,11 @@ def _limit(timeout_s: float, memory_mb: int) -> None:
     cpu = math.ceil(timeout_s) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     # The bound is on growth: the address space the warm parsers already hold comes on top.
-    with open("/proc/self/statm") as statm:
-        current = int(statm.read().split()[0]) * resource.getpagesize()
+    try:
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * resource.getpagesize()
+    except OSError:  # no /proc (macOS, which does not enforce RLIMIT_AS anyway): time bound only
+        return
     limit = current + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
