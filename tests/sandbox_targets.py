@@ -41,3 +41,10 @@ def segfaults(filename: str, data: bytes) -> ParsedDocument:
 
 def has_a_bug(filename: str, data: bytes) -> ParsedDocument:
     raise ZeroDivisionError("a parser bug")
+
+
+def kills_its_worker(filename: str, data: bytes) -> ParsedDocument:
+    """Kills the worker process that forked it, as the kernel's OOM killer might."""
+    os.kill(os.getppid(), signal.SIGKILL)
+    time.sleep(5)
+    raise AssertionError("the worker should be gone")

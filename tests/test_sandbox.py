@@ -57,3 +57,9 @@ def test_the_next_file_is_parsed_after_every_kind_of_failure() -> None:
         with pytest.raises(RejectedFile):
             parse_isolated("bad.txt", data, limits=LIMITS, parser=parser)
         assert parse_isolated("good.txt", b"fine", limits=LIMITS).sections[0].text == "fine"
+
+
+def test_a_worker_killed_mid_parse_is_replaced() -> None:
+    with pytest.raises(RejectedFile, match="the parsing process stopped unexpectedly"):
+        parse_isolated("bad.txt", b"x", limits=LIMITS, parser=sandbox_targets.kills_its_worker)
+    assert parse_isolated("good.txt", b"fine", limits=LIMITS).sections[0].text == "fine"

@@ -68,6 +68,9 @@ def parse_isolated(
     except (frames.ChannelClosed, frames.ChannelTimeout, OSError) as exc:
         worker.stop()
         raise RejectedFile("This file could not be read: the parsing process stopped unexpectedly.") from exc
+    except BaseException:
+        worker.stop()  # interrupted mid-exchange, its pipes are out of step
+        raise
     _POOL.release(worker)
     if measure is not None:
         measure(ParseStats(time.perf_counter() - started, growth_kb / 1024 if growth_kb >= 0 else None))

@@ -30,6 +30,7 @@ Reply = tuple[object, ...]
 Parser = Callable[[str, bytes], ParsedDocument]
 
 _OUT_OF_MEMORY = 75  # the child's exit status after a MemoryError it could not report
+_PROTOCOL_FDS: list[int] = []  # the worker's ends of its pipes to the app
 
 
 def main() -> None:
@@ -37,6 +38,7 @@ def main() -> None:
     requests = sys.stdin.fileno()
     replies = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not corrupt the replies
+    _PROTOCOL_FDS.extend([requests, replies])
     while True:
         try:
             request = frames.receive(requests)
@@ -51,7 +53,9 @@ def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_m
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_fd)
+        # Only the worker talks to the app: should the worker die, the app must see the pipe close.
+        for fd in [read_fd, *_PROTOCOL_FDS]:
+            os.close(fd)
         _child(write_fd, parser, filename, data, timeout_s, memory_mb)
     os.close(write_fd)
     reply: tuple[Reply, int] | None = None
