@@ -23,7 +23,7 @@ from rag.console import Console
 from rag.content_lock import content_lock
 from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
 from rag.errors import ModelError, RejectedFile
-from rag.parsing import parse_document
+from rag.parsing.sandbox import ParseLimits, parse_isolated
 
 Progress = Callable[[float, str], None]
 _DATABASE_FAILED = (
@@ -106,7 +106,8 @@ def _ingest(
     if existing is not None:
         return _duplicate(filename, existing.id, existing.title)
     report(0.02, "parsing")
-    parsed = parse_document(filename, data)
+    limits = ParseLimits(timeout_s=settings.parse_timeout_s, memory_mb=settings.parse_memory_mb)
+    parsed = parse_isolated(filename, data, limits=limits)
     chunks = chunk_sections(parsed.sections, max_tokens=settings.chunk_tokens, overlap=settings.chunk_overlap)
     if not chunks:
         raise RejectedFile("The file contains no text to index.")

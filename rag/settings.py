@@ -83,6 +83,9 @@ class Settings:
     db_statement_timeout_s: float = 60.0
     max_questions_per_minute: int = 10
     max_tokens_per_day: int = 200_000
+    # Bad files (issue 5): each upload is parsed in a child process under these bounds.
+    parse_timeout_s: float = 30.0
+    parse_memory_mb: int = 1024
 
     @property
     def embedded_database(self) -> bool:
@@ -170,6 +173,9 @@ def _build(v: Mapping[str, str]) -> Settings:
         db_statement_timeout_s=_number(v, "DB_STATEMENT_TIMEOUT_S", 60.0),
         max_questions_per_minute=int(_number(v, "MAX_QUESTIONS_PER_MINUTE", 10)),
         max_tokens_per_day=int(_number(v, "MAX_TOKENS_PER_DAY", 200_000)),
+        # Bad files (issue 5)
+        parse_timeout_s=_number(v, "PARSE_TIMEOUT_S", 30.0),
+        parse_memory_mb=int(_number(v, "PARSE_MEMORY_MB", 1024)),
     )
     _validate(settings)
     return settings
@@ -195,6 +201,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "DB_STATEMENT_TIMEOUT_S, MAX_QUESTIONS_PER_MINUTE and MAX_TOKENS_PER_DAY cannot be negative"
         )
+    if s.parse_timeout_s <= 0 or s.parse_memory_mb < 32:
+        raise ConfigError("PARSE_TIMEOUT_S must be positive and PARSE_MEMORY_MB at least 32")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

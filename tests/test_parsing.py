@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from rag.errors import RejectedFile
 from rag.parsing import SUPPORTED_EXTENSIONS, ParsedDocument, Section, parse_document
+from tests.bad_files import docx_with_parts
 from tests.sample_files import (
     Heading,
     Table,
@@ -56,8 +57,34 @@ def test_pdf_without_text_needs_ocr() -> None:
 
 
 def test_html_named_pdf_is_rejected() -> None:
-    with pytest.raises(RejectedFile, match=r"named \.pdf but is not a PDF"):
+    with pytest.raises(RejectedFile, match=r"named \.pdf but is an HTML page"):
         parse_document("page.pdf", make_html("<p>Hello</p>"))
+
+
+def test_unrecognised_bytes_named_pdf_are_rejected() -> None:
+    with pytest.raises(RejectedFile, match=r"named \.pdf but is not a PDF"):
+        parse_document("notes.pdf", b"just some words")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "found"),
+    [
+        ("photo.txt", b"\x89PNG\r\n\x1a\n" + bytes(200), "a PNG image"),
+        ("report.md", make_pdf(["Quarterly numbers"]), "a PDF document"),
+        ("sheet.csv", make_zip_with_entries(3), "a ZIP archive"),
+        ("page.csv", make_html("<p>Hello</p>"), "an HTML page"),
+        ("letter.docx", make_pdf(["Dear all"]), "a PDF document"),
+        ("scan.pdf", b"\xff\xd8\xff\xe0" + bytes(100), "a JPEG image"),
+    ],
+)
+def test_content_that_does_not_match_the_extension_is_named(name: str, data: bytes, found: str) -> None:
+    with pytest.raises(RejectedFile, match=rf"named \.{name.split('.')[1]} but is {found}"):
+        parse_document(name, data)
+
+
+def test_html_named_as_text_or_markdown_is_read_as_written() -> None:
+    for name in ("page.txt", "page.md"):
+        assert "Hello" in parse_document(name, make_html("<p>Hello</p>")).sections[0].text
 
 
 def test_pdf_magic_may_follow_whitespace() -> None:
@@ -98,8 +125,8 @@ def test_docx_with_suspicious_compression_ratio_is_rejected() -> None:
 
 
 def test_docx_with_too_many_entries_is_rejected() -> None:
-    with pytest.raises(RejectedFile, match="more than 10,000 parts"):
-        parse_document("many.docx", make_zip_with_entries(20_000))
+    with pytest.raises(RejectedFile, match=r"has 1,002 parts \(at most 1,000\)"):
+        parse_document("many.docx", make_zip_with_entries(1_001))
 
 
 @pytest.mark.parametrize(
@@ -114,6 +141,18 @@ def test_docx_with_too_many_entries_is_rejected() -> None:
 def test_not_a_docx_is_rejected(data: bytes, message: str) -> None:
     with pytest.raises(RejectedFile, match=message):
         parse_document("file.docx", data)
+
+
+def test_docx_with_an_archive_named_as_one_is_rejected() -> None:
+    data = docx_with_parts(extra={"word/media/old-version.zip": b"anything"})
+    with pytest.raises(RejectedFile, match=r"contains another archive \(word/media/old-version\.zip\)"):
+        parse_document("nested.docx", data)
+
+
+def test_docx_with_an_embedded_spreadsheet_is_read() -> None:
+    # Word keeps the data behind a chart as an .xlsx (a zip) under word/embeddings/: not a threat.
+    data = docx_with_parts(extra={"word/embeddings/Microsoft_Excel_Worksheet.xlsx": make_zip_with_entries(2)})
+    assert parse_document("chart.docx", data).sections[0].text == "A short real paragraph."
 
 
 # --- HTML
@@ -139,6 +178,16 @@ def test_html_drops_invisible_content_and_flags_hidden_text() -> None:
     text = "\n".join(s.text for s in doc.sections)
     for absent in ("secret", "Enable JS", "Template", "Ignore previous", "color"):
         assert absent not in text
+
+
+def test_html_text_styled_to_zero_size_or_opacity_is_hidden() -> None:
+    body = (
+        '<p style="font-size: 0px">tiny secret</p><p style="opacity:0 !important">faded secret</p>'
+        '<p style="opacity: 0.5">half visible</p><p style="font-size:10px">small print</p>'
+    )
+    doc = parse_document("styles.html", make_html(body))
+    assert doc.flags == ["hidden_text_removed"]
+    assert doc.sections[0].text == "half visible\nsmall print"
 
 
 def test_html_title_falls_back_to_first_h1_and_tables_keep_cells() -> None:

@@ -62,3 +62,13 @@ def test_broken_secrets_file_is_reported(tmp_path: Path) -> None:
     secrets.write_text("OPENAI_API_KEY = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings({}, secrets_file=secrets)
+
+
+def test_parse_bounds_are_read_and_checked() -> None:
+    s = load_settings({"PARSE_TIMEOUT_S": "2.5", "PARSE_MEMORY_MB": "256"}, secrets_file=None)
+    assert (s.parse_timeout_s, s.parse_memory_mb) == (2.5, 256)
+    for env in ({"PARSE_TIMEOUT_S": "0"}, {"PARSE_MEMORY_MB": "16"}):
+        with pytest.raises(
+            ConfigError, match="PARSE_TIMEOUT_S must be positive and PARSE_MEMORY_MB at least 32"
+        ):
+            load_settings(env, secrets_file=None)

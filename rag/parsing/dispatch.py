@@ -15,6 +15,7 @@ from rag.parsing.html import parse_html
 from rag.parsing.markdown import parse_markdown
 from rag.parsing.normalize import collapse_whitespace
 from rag.parsing.pdf import parse_pdf
+from rag.parsing.sniff import mismatch_message
 from rag.parsing.text import parse_text
 
 SUPPORTED_EXTENSIONS: dict[str, str] = {
@@ -51,6 +52,8 @@ def parse_document(filename: str, data: bytes) -> ParsedDocument:
         raise RejectedFile(f"Unsupported file type '{extension or filename}'; supported types: {supported}.")
     if not data.strip():
         raise RejectedFile("The file is empty.")
+    if mismatch := mismatch_message(extension, kind, data):
+        raise RejectedFile(mismatch)
     if kind in _BINARY_PARSERS:
         document = _BINARY_PARSERS[kind](data)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 import docx
@@ -15,9 +16,21 @@ from rag.errors import RejectedFile
 from rag.parsing.document import ParsedDocument, Section
 from rag.parsing.normalize import collapse_whitespace, normalize_text
 
-_MAX_ENTRIES = 10_000
+_MAX_ENTRIES = 1_000
 _MAX_UNCOMPRESSED = 200 * 1024 * 1024
 _MAX_RATIO = 100
+_RATIO_FLOOR = 1024 * 1024  # parts smaller than this may compress as well as they like
+# Where Word keeps embedded Office objects (a spreadsheet behind a chart): kept, never opened.
+_EMBEDDINGS = "word/embeddings/"
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"\xfd7zXZ\x00",
+)
+_ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".7z", ".rar", ".xz", ".bz2", ".tar", ".jar", ".docx", ".xlsx")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _NOT_DOCX = "The file is named .docx but is not a Word document."
 _DAMAGED = "This file could not be read: the Word document is damaged."
@@ -43,21 +56,66 @@ def _check_archive(data: bytes) -> None:
             "read; save it as an unprotected .docx and upload it again."
         )
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            entries = archive.infolist()
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise RejectedFile(_NOT_DOCX) from exc
+    with archive:
+        _check_entries(archive, archive.infolist())
+
+
+def _check_entries(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> None:
+    _check_sizes(entries)
+    if not any(entry.filename == "word/document.xml" for entry in entries):
+        raise RejectedFile(_NOT_DOCX)
+    if nested := _nested_archive(archive, entries):
+        raise RejectedFile(
+            f"The Word document contains another archive ({nested}); documents with nested archives "
+            "are not read."
+        )
+
+
+def _check_sizes(entries: list[zipfile.ZipInfo]) -> None:
     # Sizes come from the central directory; zipfile stops at the declared size when
     # reading, so checking them here bounds what python-docx will inflate.
     if len(entries) > _MAX_ENTRIES:
-        raise RejectedFile("The Word document has more than 10,000 parts; it looks like a zip bomb.")
+        raise RejectedFile(
+            f"The Word document has {len(entries):,} parts (at most {_MAX_ENTRIES:,}); "
+            "it looks like a zip bomb."
+        )
     unpacked = sum(entry.file_size for entry in entries)
     if unpacked > _MAX_UNCOMPRESSED:
         raise RejectedFile("The Word document expands to more than 200 MB; it is too large to read.")
-    if unpacked > _MAX_RATIO * max(sum(entry.compress_size for entry in entries), 1):
+    # Per part too: incompressible padding would otherwise hide one bomb part in a fair total.
+    if unpacked > _MAX_RATIO * max(sum(entry.compress_size for entry in entries), 1) or any(
+        entry.file_size > _RATIO_FLOOR and entry.file_size > _MAX_RATIO * max(entry.compress_size, 1)
+        for entry in entries
+    ):
         raise RejectedFile("The Word document is compressed more than 100 to 1; it looks like a zip bomb.")
-    if not any(entry.filename == "word/document.xml" for entry in entries):
-        raise RejectedFile(_NOT_DOCX)
+
+
+def _nested_archive(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> str | None:
+    for entry in entries:
+        if entry.filename.startswith(_EMBEDDINGS) or entry.is_dir():
+            continue
+        if entry.filename.lower().endswith(_ARCHIVE_SUFFIXES):
+            return entry.filename
+        try:
+            with archive.open(entry) as part:
+                head = part.read(8)
+        # Boundary around zipfile reading a part: a damaged header surfaces as any of these.
+        except (
+            zipfile.BadZipFile,
+            RuntimeError,
+            NotImplementedError,
+            zlib.error,
+            OSError,
+            EOFError,
+            ValueError,
+        ) as exc:
+            raise RejectedFile(_DAMAGED) from exc
+        if head.startswith(_ARCHIVE_MAGIC):
+            return entry.filename
+    return None
 
 
 def _sections(document: Document) -> Iterator[Section]:

@@ -24,7 +24,11 @@ _BLOCKS = frozenset(
         "tfoot", "thead", "tr", "ul",
     }
 )  # fmt: skip
-_HIDING_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_HIDING_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|(?:font-size|opacity)\s*:\s*(?:0+\.?0*|\.0+)(?:px|pt|em|rem|%)?\s*(?:!important\s*)?(?:;|$)",
+    re.IGNORECASE,
+)
 
 
 class _BlockEnd:

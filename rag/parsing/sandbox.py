@@ -1,0 +1,163 @@
+"""Parse uploads outside the app process, under a time and a memory bound.
+
+A parser that hangs or balloons on a hostile file is killed and the file rejected with a clear
+message; the app never runs the parsers itself. Each file is parsed in a fresh fork of a warm
+worker process (`sandbox_worker`). Workers are plain subprocesses, not `multiprocessing` ones,
+which would re-run the Streamlit page in the child, or fork a process that holds torch threads.
+One worker serves one parse at a time; more start when parses overlap, and idle ones are kept.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag.errors import RejectedFile
+from rag.parsing import frames
+from rag.parsing.dispatch import parse_document
+from rag.parsing.document import ParsedDocument
+
+Parser = Callable[[str, bytes], ParsedDocument]
+
+_MAX_IDLE_WORKERS = 4
+# Beyond the parse deadline, for the worker to start (first use), fork and hand the result back.
+_WORKER_GRACE_S = 30.0
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    timeout_s: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class ParseStats:
+    seconds: float  # in this process: sending the file, parsing in the child, receiving the result
+    peak_growth_mb: float | None  # the child's peak resident memory above its start; None: unknown
+
+
+Measure = Callable[[ParseStats], None]
+
+
+def parse_isolated(
+    filename: str,
+    data: bytes,
+    *,
+    limits: ParseLimits,
+    parser: Parser = parse_document,
+    measure: Measure | None = None,
+) -> ParsedDocument:
+    """`parser(filename, data)` in a child process; `RejectedFile` when it fails or breaks a bound.
+
+    `parser` must be importable by name (a module-level function): the worker looks it up.
+    `measure`, if given, receives the time and memory the parse took (for benchmarks).
+    """
+    started = time.perf_counter()
+    worker = _POOL.acquire()
+    request = (parser, filename, data, limits.timeout_s, limits.memory_mb)
+    try:
+        outcome, growth_kb = worker.exchange(
+            request, deadline=time.monotonic() + limits.timeout_s + _WORKER_GRACE_S
+        )
+    except (frames.ChannelClosed, frames.ChannelTimeout, OSError) as exc:
+        worker.stop()
+        raise RejectedFile("This file could not be read: the parsing process stopped unexpectedly.") from exc
+    except BaseException:
+        worker.stop()  # interrupted mid-exchange, its pipes are out of step
+        raise
+    _POOL.release(worker)
+    if measure is not None:
+        measure(ParseStats(time.perf_counter() - started, growth_kb / 1024 if growth_kb >= 0 else None))
+    return _result(outcome, limits)
+
+
+def _result(reply: object, limits: ParseLimits) -> ParsedDocument:
+    match reply:
+        case ("ok", ParsedDocument() as document):
+            return document
+        case ("rejected", str(message)):
+            raise RejectedFile(message)
+        case ("timeout",):
+            raise RejectedFile(
+                f"The file took longer than {limits.timeout_s:g} s to read, so it was not stored: it may be "
+                "damaged, built to stall readers, or too large (split it)."
+            )
+        case ("memory",):
+            raise RejectedFile(
+                f"The file needed more than {limits.memory_mb:,} MB of memory to read, so it was not stored: "
+                "it may be damaged, built to exhaust memory, or too large (split it)."
+            )
+        case ("crashed", str(detail)):
+            raise RejectedFile(f"This file could not be read: the parser stopped unexpectedly ({detail}).")
+    raise RuntimeError(f"unexpected reply from the parse worker: {reply!r}")
+
+
+class _Worker:
+    def __init__(self) -> None:
+        # The worker must import what this process can: the project and any test parsers.
+        path = os.pathsep.join(p for p in sys.path if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "rag.parsing.sandbox_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def exchange(self, request: object, *, deadline: float) -> tuple[object, int]:
+        """The outcome of the parse and the child's peak memory growth in kB."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        frames.send(self._process.stdin.fileno(), request)
+        match frames.receive(self._process.stdout.fileno(), deadline):
+            case (outcome, int(growth_kb)):
+                return outcome, growth_kb
+            case reply:
+                raise RuntimeError(f"unexpected reply from the parse worker: {reply!r}")
+
+    def stop(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+class _Pool:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+
+    def acquire(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive:
+                    return worker
+                worker.stop()
+        return _Worker()
+
+    def release(self, worker: _Worker) -> None:
+        with self._lock:
+            if len(self._idle) < _MAX_IDLE_WORKERS:
+                self._idle.append(worker)
+                return
+        worker.stop()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+
+_POOL = _Pool()
+atexit.register(_POOL.stop_all)
