@@ -16,11 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy.exc
 
-from rag.call_log import CallRecord, record_calls, timed_embed
+from rag.call_log import CallRecord, record_calls
 from rag.chunking import Chunk, chunk_sections
 from rag.console import Console
 from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
 from rag.errors import ModelError, RejectedFile
+from rag.ingest_embedding import embed_in_batches, ingestion_policy, shared_limiter
 from rag.parsing import parse_document
 
 Progress = Callable[[float, str], None]
@@ -127,18 +128,16 @@ def _ingest(
 def _embed_chunks(
     console: Console, chunks: list[Chunk], report: Progress, calls: list[CallRecord]
 ) -> npt.NDArray[np.float32]:
-    size = console.settings.embedding_batch_size
-    parts = []
-    for start in range(0, len(chunks), size):
-        report(0.05 + 0.9 * start / len(chunks), f"embedding {start + 1}-{min(start + size, len(chunks))}")
-        batch = timed_embed(
-            console.embedder,
-            [c.text for c in chunks[start : start + size]],
-            purpose="ingest_embedding",
-            calls=calls,
-        )
-        parts.append(batch.vectors)
-    return np.vstack(parts)
+    total = len(chunks)
+    report(0.05, f"embedding {total} chunks")
+    return embed_in_batches(
+        console.embedder,
+        [c.text for c in chunks],
+        policy=ingestion_policy(console.settings, console.embedder),
+        limiter=shared_limiter(console.settings, console.embedder),
+        calls=calls,
+        on_progress=lambda done: report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks"),
+    )
 
 
 def _duplicate(filename: str, document_id: int, title: str) -> IngestResult:

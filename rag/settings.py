@@ -73,6 +73,11 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Ingestion embedding throughput and retries (issue 7 ingestion, issue 5 "retry longer")
+    embedding_concurrency: int = 4
+    embedding_requests_per_minute: float = 3000.0
+    embedding_retry_attempts: int = 5
+    embedding_retry_wait_s: float = 2.0
 
     @property
     def embedded_database(self) -> bool:
@@ -150,6 +155,11 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Ingestion embedding throughput and retries
+        embedding_concurrency=int(_number(v, "EMBEDDING_CONCURRENCY", 4)),
+        embedding_requests_per_minute=_number(v, "EMBEDDING_REQUESTS_PER_MINUTE", 3000.0),
+        embedding_retry_attempts=int(_number(v, "EMBEDDING_RETRY_ATTEMPTS", 5)),
+        embedding_retry_wait_s=_number(v, "EMBEDDING_RETRY_WAIT", 2.0),
     )
     _validate(settings)
     return settings
@@ -167,6 +177,14 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    _validate_ingestion_embedding(s)
+
+
+def _validate_ingestion_embedding(s: Settings) -> None:
+    if s.embedding_concurrency < 1 or s.embedding_retry_attempts < 1:
+        raise ConfigError("EMBEDDING_CONCURRENCY and EMBEDDING_RETRY_ATTEMPTS must be at least 1")
+    if s.embedding_requests_per_minute < 0 or s.embedding_retry_wait_s < 0:
+        raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

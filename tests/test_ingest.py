@@ -94,7 +94,14 @@ def test_an_embedding_failure_mid_document_stores_nothing_and_a_retry_succeeds(
     make_console: ConsoleFactory,
 ) -> None:
     embedder = HashEmbedder(fail_on_call=3)
-    console = make_console(embedder=embedder, CHUNK_TOKENS="60", CHUNK_OVERLAP="10", EMBEDDING_BATCH_SIZE="4")
+    console = make_console(
+        embedder=embedder,
+        CHUNK_TOKENS="60",
+        CHUNK_OVERLAP="10",
+        EMBEDDING_BATCH_SIZE="4",
+        EMBEDDING_CONCURRENCY="1",
+        EMBEDDING_RETRY_ATTEMPTS="1",  # retries are tested in test_ingest_embedding.py
+    )
     failed = ingest_file(console, "policy.md", POLICY, user="ana")
     assert failed.outcome == "failed" and "injected" in failed.message
     c = counts(console.engine)
