@@ -14,7 +14,7 @@ import pytest
 
 from rag.call_log import CallRecord
 from rag.embedding import EmbeddingBatch
-from rag.errors import ModelError
+from rag.errors import ConfigError, ModelError
 from rag.ingest_embedding import BatchPolicy, embed_in_batches, ingestion_policy
 from rag.openai_embedder import OpenAIEmbedder
 from rag.rate_limit import RateLimiter
@@ -241,3 +241,16 @@ def test_concurrent_batches_with_a_failure_still_embed_each_chunk_once(server: F
 def test_the_wait_doubles_and_is_capped() -> None:
     waits = [BatchPolicy(64, 4, 10, 2.0).wait_before(a) for a in range(1, 8)]
     assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EMBEDDING_CONCURRENCY", "0"),
+        ("EMBEDDING_RETRY_ATTEMPTS", "0"),
+        ("EMBEDDING_REQUESTS_PER_MINUTE", "-1"),
+    ],
+)
+def test_settings_refuse_impossible_values(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        settings_for(**{name: value})

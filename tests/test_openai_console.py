@@ -456,6 +456,26 @@ def test_embedding_failure_during_ingestion_stores_nothing(
     assert len(calls_of(console, document_id=retried.document_id)) == math.ceil(retried.chunk_count / BATCH)
 
 
+def test_ingestion_retries_a_failing_batch_and_resumes_where_it_stopped(
+    open_openai: OpenConsole, fake: FakeOpenAI
+) -> None:
+    console = open_openai(EMBEDDING_CONCURRENCY="1", EMBEDDING_RETRY_WAIT="0.01")
+    retries = console.settings.openai_max_retries
+    # The second batch fails on its first attempt (the SDK's own retries included), then succeeds.
+    fake.fail_request(2, 500, times=retries + 1)
+    result = ingest_policy(console)
+    assert result.outcome == "ingested", result.message
+    batches = math.ceil(result.chunk_count / BATCH)
+    requests = sent(fake, "embeddings")
+    assert len(requests) == batches + retries + 1
+    assert requests[0]["input"] != requests[1]["input"] == requests[-(batches - 1)]["input"]
+    assert count(console, Chunk) == result.chunk_count
+    calls = calls_of(console, purpose="ingest_embedding")
+    assert [(c.ok, c.error_code) for c in calls] == [(True, None), (False, "server_error")] + [
+        (True, None)
+    ] * (batches - 1)
+
+
 # 8. Prices
 
 
