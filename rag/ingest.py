@@ -21,7 +21,14 @@ from rag.chunking import Chunk, chunk_sections
 from rag.console import Console
 from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
 from rag.errors import ModelError, RejectedFile
-from rag.ingest_embedding import embed_in_batches, ingestion_policy, shared_limiter
+from rag.ingest_embedding import (
+    embed_in_batches,
+    ingestion_policy,
+    keep_unfinished,
+    resume_key,
+    shared_limiter,
+    take_unfinished,
+)
 from rag.parsing import parse_document
 
 Progress = Callable[[float, str], None]
@@ -128,16 +135,25 @@ def _ingest(
 def _embed_chunks(
     console: Console, chunks: list[Chunk], report: Progress, calls: list[CallRecord]
 ) -> npt.NDArray[np.float32]:
-    total = len(chunks)
+    total, texts = len(chunks), [c.text for c in chunks]
+    policy = ingestion_policy(console.settings, console.embedder)
+    # The same upload retried after a failure starts at the batch that failed.
+    key = resume_key(console.embedder, policy, texts)
+    finished = take_unfinished(key)
     report(0.05, f"embedding {total} chunks")
-    return embed_in_batches(
-        console.embedder,
-        [c.text for c in chunks],
-        policy=ingestion_policy(console.settings, console.embedder),
-        limiter=shared_limiter(console.settings, console.embedder),
-        calls=calls,
-        on_progress=lambda done: report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks"),
-    )
+    try:
+        return embed_in_batches(
+            console.embedder,
+            texts,
+            policy=policy,
+            limiter=shared_limiter(console.settings, console.embedder),
+            calls=calls,
+            on_progress=lambda done: report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks"),
+            finished=finished,
+        )
+    except ModelError:
+        keep_unfinished(key, finished)
+        raise
 
 
 def _duplicate(filename: str, document_id: int, title: str) -> IngestResult:

@@ -5,7 +5,9 @@ batches that already succeeded again.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -68,31 +70,36 @@ def embed_in_batches(
     limiter: RateLimiter,
     calls: list[CallRecord],
     on_progress: Callable[[int], None] | None = None,
+    finished: dict[int, Vectors] | None = None,
 ) -> Vectors:
     """Vectors for `texts`, in their order. `on_progress(texts done)` runs on the caller's thread.
 
     Every request made, failed or not, is appended to `calls`. The first batch that fails for
-    good raises its ModelError; batches not started by then are never sent.
+    good raises its ModelError; batches not started by then are never sent. Batches already in
+    `finished` (by batch number) are not sent again; each batch embedded is added to it.
     """
     if not texts:
         return np.zeros((0, embedder.dimensions), dtype=np.float32)
     size = policy.batch_size
     batches = [texts[start : start + size] for start in range(0, len(texts), size)]
-    results: list[Vectors | None] = [None] * len(batches)
+    finished = {} if finished is None else finished
+    todo = [i for i in range(len(batches)) if i not in finished]
+    done = len(texts) - sum(len(batches[i]) for i in todo)
     stop = threading.Event()
-    done = 0
-    workers = min(policy.concurrency, len(batches))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(policy.concurrency, len(todo))), thread_name_prefix="embed"
+    ) as pool:
         futures = {
-            pool.submit(_embed_with_retries, embedder, batch, policy, limiter, calls, stop): i
-            for i, batch in enumerate(batches)
+            pool.submit(_embed_with_retries, embedder, batches[i], policy, limiter, calls, stop): i
+            for i in todo
         }
         try:
             for future in as_completed(futures):
                 i = futures[future]
-                results[i] = future.result()
-                if results[i] is None:
+                vectors = future.result()
+                if vectors is None:
                     continue  # abandoned: the batch that failed for good raises when it comes
+                finished[i] = vectors
                 done += len(batches[i])
                 if on_progress is not None:
                     on_progress(done)
@@ -101,7 +108,41 @@ def embed_in_batches(
             for future in futures:
                 future.cancel()
             raise
-    return np.vstack([r for r in results if r is not None])
+    return np.vstack([finished[i] for i in range(len(batches))])
+
+
+_unfinished: OrderedDict[str, dict[int, Vectors]] = OrderedDict()
+_unfinished_lock = threading.Lock()
+# Documents whose embedding failed part-way, kept so that a retry resumes there; bounded so
+# that they hold at most about 120 MB at 1,536 dimensions.
+MAX_UNFINISHED = 8
+MAX_UNFINISHED_VECTORS = 20_000
+
+
+def resume_key(embedder: Embedder, policy: BatchPolicy, texts: list[str]) -> str:
+    digest = hashlib.sha256(f"{embedder.provider}\0{embedder.model}\0{policy.batch_size}".encode())
+    for text in texts:
+        digest.update(b"\0" + text.encode())
+    return digest.hexdigest()
+
+
+def take_unfinished(key: str) -> dict[int, Vectors]:
+    """The batches embedded before the same texts' last failure (removed from the store)."""
+    with _unfinished_lock:
+        return _unfinished.pop(key, {})
+
+
+def keep_unfinished(key: str, finished: dict[int, Vectors]) -> None:
+    if not finished:
+        return
+    with _unfinished_lock:
+        _unfinished[key] = finished
+        while len(_unfinished) > MAX_UNFINISHED or _vector_count() > MAX_UNFINISHED_VECTORS:
+            _unfinished.popitem(last=False)
+
+
+def _vector_count() -> int:
+    return sum(len(v) for batches in _unfinished.values() for v in batches.values())
 
 
 def _embed_with_retries(

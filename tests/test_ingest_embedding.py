@@ -12,6 +12,7 @@ import numpy as np
 import openai
 import pytest
 
+from rag import ingest_embedding
 from rag.call_log import CallRecord
 from rag.embedding import EmbeddingBatch
 from rag.errors import ConfigError, ModelError
@@ -254,3 +255,17 @@ def test_the_wait_doubles_and_is_capped() -> None:
 def test_settings_refuse_impossible_values(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         settings_for(**{name: value})
+
+
+def test_unfinished_embeddings_are_bounded_by_documents_and_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_embedding, "_unfinished", type(ingest_embedding._unfinished)())
+    one = {0: np.zeros((4, 8), dtype=np.float32)}
+    for n in range(ingest_embedding.MAX_UNFINISHED + 1):
+        ingest_embedding.keep_unfinished(f"doc{n}", dict(one))
+    assert ingest_embedding.take_unfinished("doc0") == {}  # the oldest made room
+    assert ingest_embedding.take_unfinished("doc1").keys() == {0}
+    assert ingest_embedding.take_unfinished("doc1") == {}  # taken once
+    big = {0: np.zeros((ingest_embedding.MAX_UNFINISHED_VECTORS, 8), dtype=np.float32)}
+    ingest_embedding.keep_unfinished("big", big)
+    assert ingest_embedding.take_unfinished("doc2") == {}  # dropped to stay under the vector bound
+    assert ingest_embedding.take_unfinished("big").keys() == {0}
