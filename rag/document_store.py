@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from db.models import Chunk as ChunkRow
 from db.models import Document, IngestionEvent
+from rag.chunk_copy import copy_chunks
 from rag.chunking import Chunk
 from rag.knowledge_base import KnowledgeBaseRef
 
@@ -110,27 +111,8 @@ def store_document(
             .values(version=version, updated_at=sa.func.now(), **values)
         )
     if chunks:
-        conn.execute(sa.insert(ChunkRow), _chunk_rows(kb, doc_id, chunks, vectors))
+        copy_chunks(conn, doc_id, kb.id, chunks, vectors)
     return StoredDocument(doc_id, version, previous is not None)
-
-
-def _chunk_rows(
-    kb: KnowledgeBaseRef, doc_id: int, chunks: list[Chunk], vectors: npt.NDArray[np.float32]
-) -> list[dict[str, object]]:
-    return [
-        {
-            "document_id": doc_id,
-            "knowledge_base_id": kb.id,
-            "position": c.position,
-            "text": c.text,
-            "token_count": c.token_count,
-            "page_start": c.page_start,
-            "page_end": c.page_end,
-            "heading": c.heading,
-            "embedding": v,
-        }
-        for c, v in zip(chunks, vectors, strict=True)
-    ]
 
 
 def list_documents(engine: Engine, kb: KnowledgeBaseRef) -> list[DocumentSummary]:

@@ -17,12 +17,20 @@ import numpy.typing as npt
 import sqlalchemy.exc
 from sqlalchemy.engine import Connection
 
-from rag.call_log import CallRecord, record_calls, timed_embed
+from rag.call_log import CallRecord, record_calls
 from rag.chunking import Chunk, chunk_sections
 from rag.console import Console
 from rag.content_lock import content_lock
 from rag.document_store import NewDocument, find_by_hash, record_ingestion_event, store_document
 from rag.errors import ModelError, RejectedFile
+from rag.ingest_embedding import (
+    embed_in_batches,
+    ingestion_policy,
+    keep_unfinished,
+    resume_key,
+    shared_limiter,
+    take_unfinished,
+)
 from rag.parsing.sandbox import ParseLimits, parse_isolated
 
 Progress = Callable[[float, str], None]
@@ -142,18 +150,25 @@ def _ingest(
 def _embed_chunks(
     console: Console, chunks: list[Chunk], report: Progress, calls: list[CallRecord]
 ) -> npt.NDArray[np.float32]:
-    size = console.settings.embedding_batch_size
-    parts = []
-    for start in range(0, len(chunks), size):
-        report(0.05 + 0.9 * start / len(chunks), f"embedding {start + 1}-{min(start + size, len(chunks))}")
-        batch = timed_embed(
+    total, texts = len(chunks), [c.text for c in chunks]
+    policy = ingestion_policy(console.settings, console.embedder)
+    # The same upload retried after a failure starts at the batch that failed.
+    key = resume_key(console.embedder, policy, texts)
+    finished = take_unfinished(key)
+    report(0.05, f"embedding {total} chunks")
+    try:
+        return embed_in_batches(
             console.embedder,
-            [c.text for c in chunks[start : start + size]],
-            purpose="ingest_embedding",
+            texts,
+            policy=policy,
+            limiter=shared_limiter(console.settings, console.embedder),
             calls=calls,
+            on_progress=lambda done: report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks"),
+            finished=finished,
         )
-        parts.append(batch.vectors)
-    return np.vstack(parts)
+    except ModelError:
+        keep_unfinished(key, finished)
+        raise
 
 
 def _duplicate(filename: str, document_id: int, title: str) -> IngestResult:

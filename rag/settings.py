@@ -86,6 +86,11 @@ class Settings:
     # Bad files (issue 5): each upload is parsed in a child process under these bounds.
     parse_timeout_s: float = 30.0
     parse_memory_mb: int = 1024
+    # Ingestion embedding throughput and retries (issue 7 ingestion, issue 5 "retry longer")
+    embedding_concurrency: int = 4
+    embedding_requests_per_minute: float = 3000.0
+    embedding_retry_attempts: int = 5
+    embedding_retry_wait_s: float = 2.0
 
     @property
     def embedded_database(self) -> bool:
@@ -176,6 +181,11 @@ def _build(v: Mapping[str, str]) -> Settings:
         # Bad files (issue 5)
         parse_timeout_s=_number(v, "PARSE_TIMEOUT_S", 30.0),
         parse_memory_mb=int(_number(v, "PARSE_MEMORY_MB", 1024)),
+        # Ingestion embedding throughput and retries
+        embedding_concurrency=int(_number(v, "EMBEDDING_CONCURRENCY", 4)),
+        embedding_requests_per_minute=_number(v, "EMBEDDING_REQUESTS_PER_MINUTE", 3000.0),
+        embedding_retry_attempts=int(_number(v, "EMBEDDING_RETRY_ATTEMPTS", 5)),
+        embedding_retry_wait_s=_number(v, "EMBEDDING_RETRY_WAIT", 2.0),
     )
     _validate(settings)
     return settings
@@ -203,6 +213,14 @@ def _validate(s: Settings) -> None:
         )
     if s.parse_timeout_s <= 0 or s.parse_memory_mb < 32:
         raise ConfigError("PARSE_TIMEOUT_S must be positive and PARSE_MEMORY_MB at least 32")
+    _validate_ingestion_embedding(s)
+
+
+def _validate_ingestion_embedding(s: Settings) -> None:
+    if s.embedding_concurrency < 1 or s.embedding_retry_attempts < 1:
+        raise ConfigError("EMBEDDING_CONCURRENCY and EMBEDDING_RETRY_ATTEMPTS must be at least 1")
+    if s.embedding_requests_per_minute < 0 or s.embedding_retry_wait_s < 0:
+        raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

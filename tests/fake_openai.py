@@ -50,12 +50,14 @@ class FakeOpenAI:
         model_dims: dict[str, int] | None = None,
         first_token_delay_s: float = 0.0,
         token_delay_s: float = 0.0,
+        request_delay_s: float = 0.0,
     ) -> None:
         self.dims = dims  # for models not in model_dims
         # A streamed reply waits this long before its first content chunk, then this long before
         # each further one, like a real model (e.g. 0.3 s, then 0.02 s per token).
         self.first_token_delay_s = first_token_delay_s
         self.token_delay_s = token_delay_s
+        self.request_delay_s = request_delay_s  # every request waits this long, like a real API
         self.model_dims = dict(OPENAI_DIMENSIONS if model_dims is None else model_dims)
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
@@ -65,6 +67,7 @@ class FakeOpenAI:
         self._replies: deque[str] = deque()
         self._faults: deque[_Fault] = deque()
         self._delays: deque[float] = deque()
+        self._faults_at: dict[int, _Fault] = {}  # request number (1-based, since start): fault
         self._cut_after: int | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -100,6 +103,13 @@ class FakeOpenAI:
         with self._lock:
             self._faults.extend([(status, code, message)] * times)
 
+    def fail_request(
+        self, number: int, status: int, *, times: int = 1, code: str | None = None, message: str | None = None
+    ) -> None:
+        """Requests number `number` to `number + times - 1` (counted from the server's start) fail."""
+        with self._lock:
+            self._faults_at.update({n: (status, code, message) for n in range(number, number + times)})
+
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """The next `times` requests wait `seconds` before answering (to provoke client timeouts)."""
         with self._lock:
@@ -114,8 +124,9 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(body)
             self.paths.append(path)
-            delay = self._delays.popleft() if self._delays else 0.0
-            return delay, self._faults.popleft() if self._faults else None
+            delay = self._delays.popleft() if self._delays else self.request_delay_s
+            fault = self._faults_at.pop(len(self.requests), None)
+            return delay, fault or (self._faults.popleft() if self._faults else None)
 
     def _next_reply(self, body: dict[str, Any]) -> tuple[str, int | None]:
         with self._lock:
@@ -144,6 +155,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as the SDK expects
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body waits for
+    # the client's delayed ACK, adding about 40 ms to every request.
+    disable_nagle_algorithm = True
     timeout = 30  # an idle or stuck client cannot hold a thread for long
     server: _Server
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
+from db.models import Chunk as ChunkRow
 from rag.chunking import chunk_sections
 from rag.document_store import NewDocument, delete_document, list_documents, store_document
 from rag.ingest import ingest_file
@@ -94,7 +95,14 @@ def test_an_embedding_failure_mid_document_stores_nothing_and_a_retry_succeeds(
     make_console: ConsoleFactory,
 ) -> None:
     embedder = HashEmbedder(fail_on_call=3)
-    console = make_console(embedder=embedder, CHUNK_TOKENS="60", CHUNK_OVERLAP="10", EMBEDDING_BATCH_SIZE="4")
+    console = make_console(
+        embedder=embedder,
+        CHUNK_TOKENS="60",
+        CHUNK_OVERLAP="10",
+        EMBEDDING_BATCH_SIZE="4",
+        EMBEDDING_CONCURRENCY="1",
+        EMBEDDING_RETRY_ATTEMPTS="1",  # retries are tested in test_ingest_embedding.py
+    )
     failed = ingest_file(console, "policy.md", POLICY, user="ana")
     assert failed.outcome == "failed" and "injected" in failed.message
     c = counts(console.engine)
@@ -105,6 +113,26 @@ def test_an_embedding_failure_mid_document_stores_nothing_and_a_retry_succeeds(
     retried = ingest_file(console, "policy.md", POLICY, user="ana")
     assert retried.outcome == "ingested"
     assert counts(console.engine)["documents"] == 1
+
+
+def test_the_same_upload_retried_resumes_at_the_batch_that_failed(make_console: ConsoleFactory) -> None:
+    embedder = HashEmbedder(fail_on_call=3)
+    console = make_console(
+        embedder=embedder, CHUNK_TOKENS="60", CHUNK_OVERLAP="10", EMBEDDING_BATCH_SIZE="4",
+        EMBEDDING_CONCURRENCY="1", EMBEDDING_RETRY_ATTEMPTS="1",
+    )  # fmt: skip
+    assert ingest_file(console, "policy.md", POLICY, user="ana").outcome == "failed"
+    sent_before = len(embedder.calls)
+    retried = ingest_file(console, "policy.md", POLICY, user="ana")
+    assert retried.outcome == "ingested"
+    batches = -(-retried.chunk_count // 4)
+    assert sent_before == 3 and len(embedder.calls) - sent_before == batches - 2
+    with console.engine.connect() as conn:
+        texts = conn.execute(sa.text("SELECT text FROM chunks ORDER BY position")).scalars().all()
+        stored = conn.execute(sa.select(ChunkRow.embedding).order_by(ChunkRow.position)).scalars().all()
+    # Resumed vectors sit where they belong: the same as embedding every chunk afresh.
+    fresh = HashEmbedder().embed(list(texts)).vectors
+    np.testing.assert_allclose(np.vstack([np.asarray(v, dtype=np.float32) for v in stored]), fresh, rtol=1e-6)
 
 
 def test_a_database_failure_mid_insert_leaves_no_document(make_console: ConsoleFactory) -> None:
