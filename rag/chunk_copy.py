@@ -48,10 +48,17 @@ def copy_chunks(
     try:
         cursor.copy_expert(_COPY, io.BytesIO(data))
     except driver_error as exc:
-        # Raised by the driver, not by SQLAlchemy: give callers the exception types they expect.
-        raise sqlalchemy.exc.DBAPIError.instance(_COPY, None, exc, driver_error) from exc
+        # Raised by the driver, not by SQLAlchemy: give callers the exception types they expect,
+        # and, as SQLAlchemy would, drop a connection the server has closed (no rollback on it).
+        lost = conn.dialect.is_disconnect(exc, dbapi, cursor)
+        if lost:
+            conn.invalidate(exc)
+        raise sqlalchemy.exc.DBAPIError.instance(
+            _COPY, None, exc, driver_error, connection_invalidated=lost
+        ) from exc
     finally:
-        cursor.close()
+        if not cursor.closed:
+            cursor.close()
 
 
 def copy_data(document_id: int, kb_id: int, chunks: list[Chunk], vectors: npt.NDArray[np.float32]) -> bytes:

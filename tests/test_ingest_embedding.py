@@ -17,6 +17,7 @@ from rag.call_log import CallRecord
 from rag.embedding import EmbeddingBatch
 from rag.errors import ConfigError, ModelError
 from rag.ingest_embedding import BatchPolicy, embed_in_batches, ingestion_policy
+from rag.model_retry import RetryPolicy
 from rag.openai_embedder import OpenAIEmbedder
 from rag.rate_limit import RateLimiter
 from tests.conftest import settings_for
@@ -47,9 +48,9 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 def embedder_for(server: FakeOpenAI, *, timeout_s: float = 5.0) -> OpenAIEmbedder:
-    # No SDK retries: every retry counted here is the ingestion policy's own.
+    # No SDK or per-call retries: every retry counted here is the ingestion policy's own.
     client = openai.OpenAI(api_key="sk-test", base_url=server.base_url, timeout=timeout_s, max_retries=0)
-    return OpenAIEmbedder(client=client, model="text-embedding-3-small")
+    return OpenAIEmbedder(client=client, model="text-embedding-3-small", retry=RetryPolicy(max_retries=0))
 
 
 def inputs(server: FakeOpenAI) -> list[list[str]]:

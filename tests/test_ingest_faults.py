@@ -67,18 +67,19 @@ def test_a_session_killed_while_storing_leaves_nothing_and_a_retry_succeeds(
     killed: list[int] = []
 
     def kill_before_chunks(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        # The document row is already inserted in this transaction; now its session dies.
-        if statement.startswith("INSERT INTO chunks") and not killed:
+        # The document row is inserted in this transaction; now, before its chunks are copied in,
+        # its session dies.
+        if statement.startswith("INSERT INTO documents") and not killed:
             pid = cursor.connection.info.backend_pid
             with admin.connect() as other:
                 assert other.execute(sa.text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid}).scalar()
             killed.append(pid)
 
-    event.listen(console.engine, "before_cursor_execute", kill_before_chunks)
+    event.listen(console.engine, "after_cursor_execute", kill_before_chunks)
     try:
         failed = ingest_file(console, "policy.md", POLICY, user="ana")
     finally:
-        event.remove(console.engine, "before_cursor_execute", kill_before_chunks)
+        event.remove(console.engine, "after_cursor_execute", kill_before_chunks)
         admin.dispose()
 
     assert killed, "the store never reached the chunk insert"
@@ -104,7 +105,12 @@ def test_a_session_killed_while_storing_leaves_nothing_and_a_retry_succeeds(
 
 
 def test_the_lock_is_released_after_every_outcome(make_console: ConsoleFactory) -> None:
-    console = make_console(embedder=HashEmbedder(fail_on_call=1), CHUNK_TOKENS="60", CHUNK_OVERLAP="10")
+    console = make_console(
+        embedder=HashEmbedder(fail_on_call=1),
+        CHUNK_TOKENS="60",
+        CHUNK_OVERLAP="10",
+        EMBEDDING_RETRY_ATTEMPTS="1",
+    )
     assert ingest_file(console, "policy.md", POLICY, user="ana").outcome == "failed"
     assert ingest_file(console, "empty.txt", b"", user="ana").outcome == "rejected"
     assert ingest_file(console, "policy.md", POLICY, user="ana").outcome == "ingested"
