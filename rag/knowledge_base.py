@@ -16,6 +16,11 @@ from db.models import Document, KnowledgeBase
 from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatch
 
+# What the HNSW index stores: the vectors as they are ("vector", 4 bytes a dimension) or cast to
+# "halfvec" (2 bytes). Queries cast the same way, so they always match the index.
+INDEX_TYPES = ("vector", "halfvec")
+INDEX_TYPE = "vector"
+
 
 @dataclass(frozen=True)
 class KnowledgeBaseRef:
@@ -23,6 +28,19 @@ class KnowledgeBaseRef:
     name: str
     embedding_model: str
     dimensions: int
+    index_type: str = INDEX_TYPE
+
+
+def vector_type(kb: KnowledgeBaseRef) -> str:
+    """The SQL type the index holds, e.g. `halfvec(384)`; type and dimension are ours, safe in SQL."""
+    if kb.index_type not in INDEX_TYPES:
+        raise ValueError(f"expected index_type in {INDEX_TYPES}")
+    return f"{kb.index_type}({int(kb.dimensions)})"
+
+
+def indexed_expression(kb: KnowledgeBaseRef) -> str:
+    """The expression the knowledge base's HNSW index is built on; queries must repeat it exactly."""
+    return f"c.embedding::{vector_type(kb)}"
 
 
 def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> KnowledgeBaseRef:
@@ -51,8 +69,9 @@ def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> Knowle
                 _rebind_if_empty(
                     conn, kb_id, name, f"{row.embedding_model} ({row.embedding_dimensions}", embedder
                 )
-        _ensure_vector_index(conn, kb_id, embedder.dimensions)
-    return KnowledgeBaseRef(kb_id, name, embedder.model, embedder.dimensions)
+        kb = KnowledgeBaseRef(kb_id, name, embedder.model, embedder.dimensions)
+        ensure_vector_index(conn, kb)
+    return kb
 
 
 def _rebind_if_empty(conn: Connection, kb_id: int, name: str, built_with: str, embedder: Embedder) -> None:
@@ -66,7 +85,7 @@ def _rebind_if_empty(conn: Connection, kb_id: int, name: str, built_with: str, e
             f"({embedder.dimensions} dimensions). Vectors of two models cannot be mixed: set "
             f"EMBEDDING_MODEL back, or use another knowledge base (KNOWLEDGE_BASE=...)."
         )
-    conn.execute(sa.text(f"DROP INDEX IF EXISTS {_index_name(kb_id)}"))
+    conn.execute(sa.text(f"DROP INDEX IF EXISTS {index_name(kb_id)}"))
     conn.execute(
         sa.update(KnowledgeBase)
         .where(KnowledgeBase.id == kb_id)
@@ -78,16 +97,17 @@ def _rebind_if_empty(conn: Connection, kb_id: int, name: str, built_with: str, e
     )
 
 
-def _ensure_vector_index(conn: Connection, kb_id: int, dimensions: int) -> None:
-    # Identifiers and the dimension are integers we own: safe to format into DDL.
+def ensure_vector_index(conn: Connection, kb: KnowledgeBaseRef) -> None:
+    """Create the knowledge base's partial HNSW index (cosine) if it does not exist."""
+    # Identifiers and the dimension are integers we own, the type one of ours: safe in DDL.
     conn.execute(
         sa.text(
-            f"CREATE INDEX IF NOT EXISTS {_index_name(int(kb_id))} ON chunks "
-            f"USING hnsw ((embedding::vector({int(dimensions)})) vector_cosine_ops) "
-            f"WHERE knowledge_base_id = {int(kb_id)}"
+            f"CREATE INDEX IF NOT EXISTS {index_name(kb.id)} ON chunks USING hnsw "
+            f"((embedding::{vector_type(kb)}) {kb.index_type}_cosine_ops) "
+            f"WHERE knowledge_base_id = {int(kb.id)}"
         )
     )
 
 
-def _index_name(kb_id: int) -> str:
+def index_name(kb_id: int) -> str:
     return f"ix_chunks_embedding_hnsw_kb{int(kb_id)}"

@@ -15,9 +15,14 @@ class RetrievalParams:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    # HNSW candidate list per dense-leg scan (at least `depth`): higher finds more of the true
+    # nearest neighbours at some cost in time. bench/retrieval.py measures the trade-off.
+    ef_search: int = 40
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"expected mode in {MODES}")
         if self.k < 1 or self.depth < self.k:
             raise ValueError("expected 1 <= k <= depth")
+        if not 1 <= self.ef_search <= 1000:
+            raise ValueError("expected 1 <= ef_search <= 1000")
