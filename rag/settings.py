@@ -73,6 +73,8 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Retrieval at scale (issue 7): HNSW candidate list of the vector leg (bench/retrieval.py).
+    hnsw_ef_search: int = RetrievalParams.ef_search
 
     @property
     def embedded_database(self) -> bool:
@@ -87,6 +89,7 @@ class Settings:
             rrf_k=self.rrf_k,
             dense_weight=self.dense_weight,
             keyword_weight=self.keyword_weight,
+            ef_search=self.hnsw_ef_search,
         )
 
     @property
@@ -150,6 +153,8 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Retrieval at scale (issue 7)
+        hnsw_ef_search=int(_number(v, "HNSW_EF_SEARCH", RetrievalParams.ef_search)),
     )
     _validate(settings)
     return settings
@@ -167,6 +172,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    # Retrieval at scale (issue 7)
+    if not 1 <= s.hnsw_ef_search <= 1000:
+        raise ConfigError("HNSW_EF_SEARCH must be between 1 and 1000 (pgvector's range)")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
