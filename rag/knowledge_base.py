@@ -7,7 +7,7 @@ pgvector recommends for mixed dimensions; queries use the same expression to hit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -71,7 +71,15 @@ def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> Knowle
                 )
         kb = KnowledgeBaseRef(kb_id, name, embedder.model, embedder.dimensions)
         ensure_vector_index(conn, kb)
-    return kb
+        # An index built when the default type was another keeps serving: queries follow it.
+        return replace(kb, index_type=_built_index_type(conn, kb))
+
+
+def _built_index_type(conn: Connection, kb: KnowledgeBaseRef) -> str:
+    definition = conn.execute(
+        sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": index_name(kb.id)}
+    ).scalar_one()
+    return "halfvec" if "halfvec_cosine_ops" in definition else "vector"
 
 
 def _rebind_if_empty(conn: Connection, kb_id: int, name: str, built_with: str, embedder: Embedder) -> None:

@@ -15,7 +15,7 @@ from db.migrate import is_current, upgrade
 from db.models import Base
 from rag.errors import EmbeddingModelMismatch
 from rag.ingest import ingest_file
-from rag.knowledge_base import INDEX_TYPES, ensure_vector_index, index_name, open_knowledge_base
+from rag.knowledge_base import INDEX_TYPE, INDEX_TYPES, ensure_vector_index, index_name, open_knowledge_base
 from rag.retrieval import query_values, retrieval_query, retrieve
 from rag.retrieval_params import RetrievalParams
 from tests.conftest import ConsoleFactory
@@ -86,6 +86,28 @@ def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(
             ).scalars()
         )
     assert f"{index_type}_cosine_ops" in definition
+    assert f"Index Scan using {index_name(kb.id)}" in plan, plan
+
+
+def test_an_index_of_the_other_type_keeps_serving_its_knowledge_base(make_console: ConsoleFactory) -> None:
+    # A knowledge base indexed before the default type changed is queried as its index was built.
+    console = make_console()
+    other = next(t for t in INDEX_TYPES if t != INDEX_TYPE)
+    with console.engine.begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX {index_name(console.kb.id)}"))
+        ensure_vector_index(conn, dataclasses.replace(console.kb, index_type=other))
+    kb = open_knowledge_base(console.engine, console.kb.name, console.embedder)
+    assert (console.kb.index_type, kb.index_type) == (INDEX_TYPE, other)
+    ingest_file(console, "a.md", b"# A\n\nShipping takes three days.", user="ana")
+    query = console.embedder.embed(["shipping"]).vectors
+    with console.engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        plan = "\n".join(
+            conn.execute(
+                sa.text("EXPLAIN " + retrieval_query(kb, "dense").text),
+                query_values(kb, "shipping", query[0], RetrievalParams(mode="dense")),
+            ).scalars()
+        )
     assert f"Index Scan using {index_name(kb.id)}" in plan, plan
 
 
