@@ -89,7 +89,7 @@ def time_retrieval(
 ) -> Timing:
     """`retrieve` for each query (after a warm-up), as the chat calls it, with recall@10 if `truth`."""
     pairs = list(zip(corpus.queries, corpus.query_vectors, strict=True))[:limit]
-    for text, vector in pairs[:WARMUP]:
+    for text, vector in pairs[: min(WARMUP, len(pairs) // 5)]:
         retrieve(engine, kb, [text], vector[None, :], params)
     times, recalls = [], []
     for i, (text, vector) in enumerate(pairs):
@@ -204,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--beir", type=Path, default=Path("/work/shared/data/scifact"), help="BEIR folder")
     parser.add_argument("--cache", type=Path, default=Path("data/bench"), help="where embeddings are cached")
-    parser.add_argument("--noise", type=float, default=0.6, help="L2 norm of the noise added to copies")
+    parser.add_argument("--noise", type=float, default=0.2, help="L2 norm of the noise added to new vectors")
     parser.add_argument("--queries", type=int, default=300, help="queries timed per configuration")
     parser.add_argument("--hybrid-queries", type=int, default=100, help="queries timed for hybrid")
     parser.add_argument("--maintenance-work-mem", default="2GB")

@@ -15,7 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bench.retrieval_corpus import RealCorpus, Vectors, grown_block
+from bench.retrieval_corpus import RealCorpus, Vectors, grown_block, neighbours
 from rag.knowledge_base import KnowledgeBaseRef
 from rag.tokens import count_tokens
 
@@ -41,10 +41,11 @@ def load_rows(
     """Store rows [start, stop) of the grown collection; return their vectors."""
     tokens = [count_tokens(t) for t in real.texts]
     encoded = [t.encode() for t in real.texts]
+    near = neighbours(real.vectors)
     parts = []
     for block in range(start, stop, BLOCK):
         end = min(block + BLOCK, stop)
-        vectors, sources = grown_block(real.vectors, block, end, noise=noise)
+        vectors, sources = grown_block(real.vectors, near, block, end, noise=noise)
         _insert_documents(engine, kb, block, end)
         raw = engine.raw_connection()
         try:
