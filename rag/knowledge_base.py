@@ -1,8 +1,9 @@
 """A named knowledge base, bound to the embedding model that built it, with its vector index.
 
 All knowledge bases share one `chunks.embedding` column of type `vector` (any dimension). Each
-gets a partial HNSW index on `embedding::vector(dims)` restricted to its rows, which is what
-pgvector recommends for mixed dimensions; queries use the same expression to hit it.
+gets a partial HNSW index on `embedding::halfvec(dims)` (older ones: `vector(dims)`) restricted to
+its rows, which is what pgvector recommends for mixed dimensions; queries use the same expression
+to hit it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from rag.embedding import Embedder
 from rag.errors import EmbeddingModelMismatch
 
 # What the HNSW index stores: the vectors as they are ("vector", 4 bytes a dimension) or cast to
-# "halfvec" (2 bytes). Queries cast the same way, so they always match the index.
+# "halfvec" (2 bytes). Queries cast the same way, so they always match the index. New indexes are
+# halfvec: bench/retrieval.py found the same recall@10 and latency, SciFact nDCG@10 unchanged, at
+# 57 % of the size and build memory (1,116 vs 1,953 MB at 1,000,000 chunks). The table keeps full
+# precision; scores are computed from it.
 INDEX_TYPES = ("vector", "halfvec")
-INDEX_TYPE = "vector"
+INDEX_TYPE = "halfvec"
 
 
 @dataclass(frozen=True)

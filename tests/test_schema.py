@@ -50,7 +50,7 @@ def test_an_empty_knowledge_base_can_switch_model(make_console: ConsoleFactory) 
         indexdef = conn.execute(
             sa.text("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw%'")
         ).scalar_one()
-    assert "vector(32)" in indexdef and "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+    assert f"{INDEX_TYPE}(32)" in indexdef and "hnsw" in indexdef and f"{INDEX_TYPE}_cosine_ops" in indexdef
 
 
 @pytest.mark.parametrize("index_type", INDEX_TYPES)
