@@ -193,7 +193,7 @@ def table(loads: list[Load], builds: list[IndexBuild], timings: list[Timing]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval", description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], metavar="N")
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64, 100, 200], metavar="EF")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64, 100, 128, 160, 200], metavar="EF")
     parser.add_argument("--index-types", nargs="+", choices=INDEX_TYPES, default=list(INDEX_TYPES))
     parser.add_argument(
         "--hybrid-ef-search",
