@@ -42,6 +42,7 @@ K = 10
 WARMUP = 20  # queries run before timing, so the index is read from memory as in a busy console
 GOAL_P50_MS = 5.0
 GOAL_RECALL = 0.95
+EF_SEARCH = [40, 64, 100, 128, 160, 200]
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def table(loads: list[Load], builds: list[IndexBuild], timings: list[Timing]) ->
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval", description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], metavar="N")
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64, 100, 128, 160, 200], metavar="EF")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=EF_SEARCH, metavar="EF")
     parser.add_argument("--index-types", nargs="+", choices=INDEX_TYPES, default=list(INDEX_TYPES))
     parser.add_argument(
         "--hybrid-ef-search",
