@@ -80,7 +80,7 @@ class Chunk(Base):
     __table_args__ = (
         UniqueConstraint("document_id", "position"),
         Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
-        # The HNSW index is per knowledge base (partial, on embedding::vector(dims)): see
+        # The HNSW index is per knowledge base (partial, on embedding::halfvec(dims)): see
         # rag/knowledge_base.py. One column serves models of any dimension.
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rag.generation import Passage
-from rag.knowledge_base import KnowledgeBaseRef
+from rag.knowledge_base import KnowledgeBaseRef, indexed_expression, vector_type
 from rag.retrieval_params import RetrievalParams
 
 # Full-text candidates are the chunks holding at least one of the question's less common lexemes
@@ -32,23 +32,13 @@ def retrieve(
 ) -> list[Passage]:
     """The k best chunks for any of the queries (a chunk keeps its best fused score), numbered 1..k."""
     best: dict[int, sa.Row[tuple[object, ...]]] = {}
-    sql = _query(kb.dimensions, params.mode)
+    sql = retrieval_query(kb, params.mode)
     with engine.begin() as conn:
         # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(40, int(params.depth))}"))
+        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
         for text, vector in zip(queries, query_vectors, strict=True):
-            values = {
-                "q": _literal(vector),
-                "text": text,
-                "kb": kb.id,
-                "k": params.k,
-                "depth": params.depth,
-                "rrf": params.rrf_k,
-                "wd": params.dense_weight,
-                "wk": params.keyword_weight,
-                "common": COMMON_SHARE,
-            }
+            values = query_values(kb, text, vector, params)
             for row in conn.execute(sql, values):
                 if row.id not in best or row.fused > best[row.id].fused:
                     best[row.id] = row
@@ -67,10 +57,30 @@ def retrieve(
     ]
 
 
-def _query(dimensions: int, mode: str) -> sa.TextClause:
+def query_values(
+    kb: KnowledgeBaseRef, text: str, vector: npt.NDArray[np.float32], params: RetrievalParams
+) -> dict[str, object]:
+    """The bound parameters of `retrieval_query` for one question."""
+    return {
+        "q": _literal(vector),
+        "text": text,
+        "kb": kb.id,
+        "k": params.k,
+        "depth": params.depth,
+        "rrf": params.rrf_k,
+        "wd": params.dense_weight,
+        "wk": params.keyword_weight,
+        "common": COMMON_SHARE,
+    }
+
+
+def retrieval_query(kb: KnowledgeBaseRef, mode: str) -> sa.TextClause:
+    """The one statement `retrieve` runs per question (public so that benchmarks can EXPLAIN it)."""
     # The cast must read exactly like the partial index's expression for the planner to use it;
-    # the dimension is an int we own, so formatting it in is safe.
-    distance = f"(c.embedding::vector({int(dimensions)}) <=> CAST(:q AS vector({int(dimensions)})))"
+    # the type is one of ours and the dimension an int, so formatting them in is safe.
+    distance = f"({indexed_expression(kb)} <=> CAST(:q AS {vector_type(kb)}))"
+    # Scores come from the stored full-precision vectors, whatever the index holds.
+    exact = f"(c.embedding::vector({int(kb.dimensions)}) <=> CAST(:q AS vector({int(kb.dimensions)})))"
     dense = (
         f"SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ("
         f"SELECT c.id, {distance} AS distance FROM chunks c WHERE c.knowledge_base_id = :kb "
@@ -113,7 +123,7 @@ def _query(dimensions: int, mode: str) -> sa.TextClause:
         "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused "
         "FROM dense FULL OUTER JOIN keyword ON dense.id = keyword.id) "
         f"SELECT c.id, c.document_id, d.title, c.page_start, c.page_end, c.heading, c.text, "
-        f"1 - {distance} AS score, f.fused "
+        f"1 - {exact} AS score, f.fused "
         "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
         "ORDER BY f.fused DESC, c.id LIMIT :k"
     )

@@ -15,9 +15,15 @@ class RetrievalParams:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    # HNSW candidate list per dense-leg scan (at least `depth`): higher finds more of the true
+    # nearest neighbours at some cost in time. At 100,000 chunks bench/retrieval.py measured
+    # recall@10 0.931 / 0.959 / 0.968 for 64 / 100 / 128, at 3.3 / 3.4 / 3.6 ms (p50, halfvec).
+    ef_search: int = 128
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"expected mode in {MODES}")
         if self.k < 1 or self.depth < self.k:
             raise ValueError("expected 1 <= k <= depth")
+        if not 1 <= self.ef_search <= 1000:
+            raise ValueError("expected 1 <= ef_search <= 1000")

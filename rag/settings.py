@@ -91,6 +91,8 @@ class Settings:
     embedding_requests_per_minute: float = 3000.0
     embedding_retry_attempts: int = 5
     embedding_retry_wait_s: float = 2.0
+    # Retrieval at scale (issue 7): HNSW candidate list of the vector leg (bench/retrieval.py).
+    hnsw_ef_search: int = RetrievalParams.ef_search
 
     @property
     def embedded_database(self) -> bool:
@@ -105,6 +107,7 @@ class Settings:
             rrf_k=self.rrf_k,
             dense_weight=self.dense_weight,
             keyword_weight=self.keyword_weight,
+            ef_search=self.hnsw_ef_search,
         )
 
     @property
@@ -186,6 +189,8 @@ def _build(v: Mapping[str, str]) -> Settings:
         embedding_requests_per_minute=_number(v, "EMBEDDING_REQUESTS_PER_MINUTE", 3000.0),
         embedding_retry_attempts=int(_number(v, "EMBEDDING_RETRY_ATTEMPTS", 5)),
         embedding_retry_wait_s=_number(v, "EMBEDDING_RETRY_WAIT", 2.0),
+        # Retrieval at scale (issue 7)
+        hnsw_ef_search=int(_number(v, "HNSW_EF_SEARCH", RetrievalParams.ef_search)),
     )
     _validate(settings)
     return settings
@@ -221,6 +226,9 @@ def _validate_ingestion_embedding(s: Settings) -> None:
         raise ConfigError("EMBEDDING_CONCURRENCY and EMBEDDING_RETRY_ATTEMPTS must be at least 1")
     if s.embedding_requests_per_minute < 0 or s.embedding_retry_wait_s < 0:
         raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
+    # Retrieval at scale (issue 7)
+    if not 1 <= s.hnsw_ef_search <= 1000:
+        raise ConfigError("HNSW_EF_SEARCH must be between 1 and 1000 (pgvector's range)")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

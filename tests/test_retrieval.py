@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from rag.ingest import ingest_file
 from rag.local_embedder import LocalEmbedder
 from rag.retrieval import retrieve
 from rag.retrieval_params import RetrievalParams
 from tests.conftest import ConsoleFactory
+from tests.fakes import HashEmbedder
 
 CODES = [f"NW-{n}" for n in (4471, 9043, 1187, 6620, 3358, 7712, 2905, 5564, 8836, 1049)]
 REMEDIES = [
@@ -156,3 +159,46 @@ def test_retrieval_params_are_validated() -> None:
         RetrievalParams(mode="magic")
     with pytest.raises(ValueError, match="k <= depth"):
         RetrievalParams(k=10, depth=5)
+    with pytest.raises(ValueError, match="ef_search"):
+        RetrievalParams(ef_search=0)
+
+
+def random_collection(console, n: int, seed: int):  # type: ignore[no-untyped-def]
+    """`n` random unit vectors stored as one document's chunks; returns them in chunk-id order."""
+    from rag.chunking import Chunk
+    from rag.document_store import NewDocument, store_document
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, console.embedder.dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = [Chunk(i, f"chunk {i}", 2, None, None, None, 0, 0) for i in range(n)]
+    doc = NewDocument("Random", "random.txt", "txt", "0" * 64, 0, [], "km")
+    with console.engine.begin() as conn:
+        store_document(conn, console.kb, doc, chunks, vectors)
+    return vectors
+
+
+def recall_at_10(console, vectors, queries, params: RetrievalParams) -> float:  # type: ignore[no-untyped-def]
+    with console.engine.connect() as conn:
+        first = conn.execute(sa.text("SELECT min(id) FROM chunks")).scalar_one()
+    found = 0
+    for q in queries:
+        exact = {int(i) + first for i in np.argsort(-(vectors @ q))[:10]}
+        passages = retrieve(console.engine, console.kb, ["q"], q[None, :], params)
+        found += len(exact & {p.chunk_id for p in passages})
+    return found / (10 * len(queries))
+
+
+def test_ef_search_reaches_the_index_scan(make_console: ConsoleFactory) -> None:
+    # Random 384-d vectors are hard for HNSW: with a candidate list of 10 it misses true
+    # neighbours, with 400 it finds (nearly) all. Were ef_search not applied, both would be equal.
+    console = make_console(embedder=HashEmbedder(dims=384))
+    vectors = random_collection(console, 3000, seed=1)
+    queries = np.random.default_rng(2).normal(size=(20, 384)).astype(np.float32)
+    narrow = recall_at_10(
+        console, vectors, queries, RetrievalParams(mode="dense", k=10, depth=10, ef_search=10)
+    )
+    wide = recall_at_10(
+        console, vectors, queries, RetrievalParams(mode="dense", k=10, depth=10, ef_search=400)
+    )
+    assert narrow < 0.9 and wide > narrow + 0.1 and wide >= 0.95, (narrow, wide)

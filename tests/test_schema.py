@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -14,8 +15,8 @@ from db.migrate import is_current, upgrade
 from db.models import Base
 from rag.errors import EmbeddingModelMismatch
 from rag.ingest import ingest_file
-from rag.knowledge_base import open_knowledge_base
-from rag.retrieval import retrieve
+from rag.knowledge_base import INDEX_TYPE, INDEX_TYPES, ensure_vector_index, index_name, open_knowledge_base
+from rag.retrieval import query_values, retrieval_query, retrieve
 from rag.retrieval_params import RetrievalParams
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
@@ -49,36 +50,65 @@ def test_an_empty_knowledge_base_can_switch_model(make_console: ConsoleFactory) 
         indexdef = conn.execute(
             sa.text("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%hnsw%'")
         ).scalar_one()
-    assert "vector(32)" in indexdef and "hnsw" in indexdef and "vector_cosine_ops" in indexdef
+    assert f"{INDEX_TYPE}(32)" in indexdef and "hnsw" in indexdef and f"{INDEX_TYPE}_cosine_ops" in indexdef
 
 
-def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(make_console: ConsoleFactory) -> None:
+@pytest.mark.parametrize("index_type", INDEX_TYPES)
+def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(
+    make_console: ConsoleFactory, index_type: str
+) -> None:
     console = make_console()
+    kb = dataclasses.replace(console.kb, index_type=index_type)
+    with console.engine.begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX {index_name(kb.id)}"))
+        ensure_vector_index(conn, kb)
+    console = dataclasses.replace(console, kb=kb)
     for i in range(30):
         ingest_file(console, f"doc{i}.md", f"# Doc {i}\n\nTopic{i} words about item{i}.".encode(), user="ana")
     query = console.embedder.embed(["topic7 item7"]).vectors
-    passages = retrieve(
-        console.engine, console.kb, ["topic7 item7"], query, RetrievalParams(mode="dense", k=3)
-    )
+    params = RetrievalParams(mode="dense", k=3)
+    passages = retrieve(console.engine, console.kb, ["topic7 item7"], query, params)
     assert passages[0].document == "Doc 7" and [p.number for p in passages] == [1, 2, 3]
+    # Scores come from the stored vectors at full precision, whatever the index holds.
     assert passages[0].score == pytest.approx(
-        float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-5
+        float(query[0] @ console.embedder.embed([passages[0].text]).vectors[0]), abs=1e-6
     )
     assert passages[0].score >= passages[1].score >= passages[2].score
-    literal = "[" + ",".join(str(x) for x in np.asarray(query[0])) + "]"
+    with console.engine.connect() as conn:
+        definition = conn.execute(
+            sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": index_name(kb.id)}
+        ).scalar_one()
+        conn.execute(sa.text("SET enable_seqscan = off"))
+        plan = "\n".join(
+            conn.execute(
+                sa.text("EXPLAIN " + retrieval_query(kb, "dense").text),
+                query_values(kb, "topic7 item7", query[0], params),
+            ).scalars()
+        )
+    assert f"{index_type}_cosine_ops" in definition
+    assert f"Index Scan using {index_name(kb.id)}" in plan, plan
+
+
+def test_an_index_of_the_other_type_keeps_serving_its_knowledge_base(make_console: ConsoleFactory) -> None:
+    # A knowledge base indexed before the default type changed is queried as its index was built.
+    console = make_console()
+    other = next(t for t in INDEX_TYPES if t != INDEX_TYPE)
+    with console.engine.begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX {index_name(console.kb.id)}"))
+        ensure_vector_index(conn, dataclasses.replace(console.kb, index_type=other))
+    kb = open_knowledge_base(console.engine, console.kb.name, console.embedder)
+    assert (console.kb.index_type, kb.index_type) == (INDEX_TYPE, other)
+    ingest_file(console, "a.md", b"# A\n\nShipping takes three days.", user="ana")
+    query = console.embedder.embed(["shipping"]).vectors
     with console.engine.connect() as conn:
         conn.execute(sa.text("SET enable_seqscan = off"))
         plan = "\n".join(
             conn.execute(
-                sa.text(
-                    "EXPLAIN SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-                    f"WHERE c.knowledge_base_id = {console.kb.id} "
-                    "ORDER BY c.embedding::vector(64) <=> CAST(:q AS vector(64)) LIMIT 3"
-                ),
-                {"q": literal},
+                sa.text("EXPLAIN " + retrieval_query(kb, "dense").text),
+                query_values(kb, "shipping", query[0], RetrievalParams(mode="dense")),
             ).scalars()
         )
-    assert f"ix_chunks_embedding_hnsw_kb{console.kb.id}" in plan
+    assert f"Index Scan using {index_name(kb.id)}" in plan, plan
 
 
 def test_text_statistics_follow_every_insert_replace_and_delete(make_console: ConsoleFactory) -> None:

