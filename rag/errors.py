@@ -33,3 +33,11 @@ class ModelError(ConsoleError):
     def __init__(self, message: str, *, code: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class InvalidInput(ConsoleError):
+    """A value typed by a person is not acceptable (a short password, an unknown role...)."""
+
+
+class SignInRefused(ConsoleError):
+    """Wrong credentials, a locked or deactivated account; the message says which, safely."""

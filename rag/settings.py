@@ -73,6 +73,11 @@ class Settings:
     max_question_chars: int = 2000
     default_user: str = "local user"
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Sign-in and roles (issue 6): builtin accounts, OIDC through st.login, or off for a local trial.
+    auth_mode: str = "builtin"
+    oidc_role_claim: str | None = None
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
 
     @property
     def embedded_database(self) -> bool:
@@ -150,6 +155,11 @@ def _build(v: Mapping[str, str]) -> Settings:
         max_question_chars=int(_number(v, "MAX_QUESTION_CHARS", 2000)),
         default_user=v.get("CONSOLE_USER", _login_name()),
         prices={**DEFAULT_PRICES, **_prices(v.get("MODEL_PRICES"))},
+        # Sign-in and roles (issue 6)
+        auth_mode=v.get("AUTH_MODE", "builtin").lower(),
+        oidc_role_claim=v.get("OIDC_ROLE_CLAIM"),
+        login_max_failures=int(_number(v, "LOGIN_MAX_FAILURES", 5)),
+        login_lockout_s=_number(v, "LOGIN_LOCKOUT_SECONDS", 300.0),
     )
     _validate(settings)
     return settings
@@ -167,6 +177,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    _check_choice("AUTH_MODE", s.auth_mode, ("builtin", "oidc", "off"))
+    if s.login_max_failures < 1 or s.login_lockout_s < 0:
+        raise ConfigError("LOGIN_MAX_FAILURES must be positive and LOGIN_LOCKOUT_SECONDS not negative")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
