@@ -6,9 +6,12 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
+from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
+from ui.auth import require_role
 from ui.console import get_console
 
+account = require_role(*PAGE_ROLES["pages/analytics_overview.py"])  # before drawing anything
 console = get_console()
 st.title("Analytics overview")
 period = period_filter(console.engine)
