@@ -10,12 +10,14 @@ from rag.document_store import document_count
 from rag.errors import ConsoleError, QuestionRejected
 from ui.auth import require_role
 from ui.console import current_user, get_console
+from ui.conversations import conversation_sidebar
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
 
 account = require_role(*PAGE_ROLES["pages/chat.py"])  # before drawing anything
 console = get_console()
 state = st.session_state.setdefault("chat", {"conversation_id": None, "messages": []})
+conversation_sidebar(console, account, state)
 
 title, button = st.columns([4, 1], vertical_alignment="bottom")
 title.title("Ask the knowledge base")
