@@ -29,7 +29,7 @@ def conversation_sidebar(console: Console, account: SignedIn, state: dict[str, A
                 key=f"conversation-{c.id}",
                 type="primary" if current else "secondary",
                 width="stretch",
-                help=f"{c.questions} question{'s' * (c.questions != 1)}, started {c.started_at:%d %b %Y %H:%M}",
+                help=f"{c.questions} question(s), started {c.started_at:%d %b %Y %H:%M}",
             ):
                 _reopen(console, account, state, c.id)
         reviewing = st.session_state.get("chat_reviewing")
