@@ -150,10 +150,20 @@ def set_password(engine: Engine, email: str, password: str, *, actor: str) -> No
         record_action(conn, actor=actor, action="password_set", target=user.email)
 
 
-def _locked_user(conn: Connection, email: str) -> User:
-    user = conn.execute(
-        sa.select(User).where(User.email == email.strip().lower()).with_for_update()
-    ).scalar_one_or_none()
+_UserRow = sa.Row[int, str, str, bool, str | None, int, datetime | None]
+_ROW = (
+    User.id,
+    User.email,
+    User.role,
+    User.active,
+    User.password_hash,
+    User.failed_logins,
+    User.locked_until,
+)
+
+
+def _locked_user(conn: Connection, email: str) -> _UserRow:
+    user = conn.execute(sa.select(*_ROW).where(User.email == email.strip().lower()).with_for_update()).first()
     if user is None:
         raise InvalidInput(f"There is no account for {email.strip()}.")
     return user
@@ -178,9 +188,7 @@ def sign_in(engine: Engine, email: str, password: str, *, max_failures: int, loc
     address = email.strip().lower()
     refusal: str | None = None
     with engine.begin() as conn:
-        user = conn.execute(
-            sa.select(User).where(User.email == address).with_for_update()
-        ).scalar_one_or_none()
+        user = conn.execute(sa.select(*_ROW).where(User.email == address).with_for_update()).first()
         now = conn.execute(sa.select(sa.func.now())).scalar_one()
         if user is None or user.password_hash is None:
             verify_password(DUMMY_HASH, password)
