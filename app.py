@@ -56,7 +56,7 @@ with st.sidebar:
         st.caption("**Sign-in is off** (`AUTH_MODE=off`)")
     else:
         st.caption(f"**Signed in:** {account.email} ({role_label(account.role)})")
-        if st.button("Sign out", icon=":material/logout:"):
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out(account)
 
 navigation.run()

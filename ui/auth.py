@@ -176,7 +176,8 @@ def _oidc_view(console: Console) -> None:
 def sign_out(account: SignedIn) -> None:
     if account.mode == "oidc":
         st.logout()
-    st.session_state.clear()
+    for key in list(st.session_state.keys()):  # nothing of this person stays on the session
+        del st.session_state[key]
     st.rerun()
 
 
