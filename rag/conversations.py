@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -90,13 +91,23 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
             .order_by(Answer.created_at, Answer.id)
         ).all()
         sources = conn.execute(
-            sa.select(AnswerSource)
+            sa.select(
+                AnswerSource.answer_id,
+                AnswerSource.number,
+                AnswerSource.chunk_id,
+                AnswerSource.document_id,
+                AnswerSource.document_title,
+                AnswerSource.location,
+                AnswerSource.snippet,
+                AnswerSource.score,
+                AnswerSource.cited,
+            )
             .where(AnswerSource.answer_id.in_([a.id for a in answers]))
             .order_by(AnswerSource.answer_id, AnswerSource.number)
-        ).scalars()
-        by_answer: dict[int, list[AnswerSource]] = {}
-        for source in sources:
-            by_answer.setdefault(source.answer_id, []).append(source)
+        ).all()
+    by_answer: dict[int, list[Any]] = {}
+    for source in sources:
+        by_answer.setdefault(source.answer_id, []).append(source)
     return [
         PastExchange(
             answer_id=a.id,
@@ -111,7 +122,7 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
     ]
 
 
-def _passage(s: AnswerSource) -> Passage:
+def _passage(s: Any) -> Passage:
     return Passage(
         number=s.number,
         chunk_id=s.chunk_id or 0,

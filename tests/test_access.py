@@ -6,7 +6,7 @@ deep link before app.py has ever run: the page's own role check is all that prot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from rag.ingest import ingest_file
 from rag.settings import load_settings
 from tests.conftest import copied_database
 from tests.signin import PASSWORD, email_for, ensure_account, sign_in_as
+from tests.test_pages import query
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -78,8 +79,11 @@ def _add_a_document() -> None:
         console.engine.dispose()
 
 
+OwnApp = Callable[..., str]
+
+
 @pytest.fixture
-def own_app(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[str]:
+def own_app(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[OwnApp]:
     """A fresh database (no accounts) and console for one test; returns the database URL."""
 
     def configure(**extra: str) -> str:
@@ -88,7 +92,7 @@ def own_app(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) 
         st.cache_resource.clear()
         return database_url
 
-    yield configure  # type: ignore[misc]
+    yield configure
     st.cache_resource.clear()
 
 
@@ -165,7 +169,9 @@ def test_sign_in_form(shared_url: str) -> None:
     at.text_input[1].input(PASSWORD)
     run(at.button[0].click())
     assert titles(at) == [TITLES["pages/chat.py"]]
-    assert "**Signed in:** knowledge-manager@example.com (Knowledge manager)" in [c.value for c in at.sidebar.caption]
+    assert "**Signed in:** knowledge-manager@example.com (Knowledge manager)" in [
+        c.value for c in at.sidebar.caption
+    ]
     assert "Sign out" in [b.label for b in at.sidebar.button]  # clicked in the browser test
 
 
@@ -187,11 +193,11 @@ def test_deactivation_and_demotion_apply_on_the_next_run(shared_url: str) -> Non
     assert "signed_in_email" not in at.session_state
 
 
-def test_first_run_creates_the_first_manager(own_app) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_creates_the_first_manager(own_app: OwnApp) -> None:
     url = own_app()
     at = app_as(url, None)
     assert at.subheader[0].value == "Create the first manager account"
-    email, name, password, repeat = at.text_input
+    email, _name, password, repeat = at.text_input
     email.input("Boss@Example.com")
     password.input(PASSWORD)
     repeat.input(PASSWORD + "x")
@@ -207,7 +213,7 @@ def test_first_run_creates_the_first_manager(own_app) -> None:  # type: ignore[n
     assert app_as(url, None).subheader[0].value == "Sign in"
 
 
-def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_it(own_app) -> None:  # type: ignore[no-untyped-def]
+def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_it(own_app: OwnApp) -> None:
     url = own_app()
     at = app_as(url, "manager", str(REPO / "pages/users.py"))
     at.text_input[0].input("ana@example.com")
@@ -249,7 +255,7 @@ def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_
     ]
 
 
-def test_sign_in_off_says_so_on_every_page(own_app) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_off_says_so_on_every_page(own_app: OwnApp) -> None:
     url = own_app(AUTH_MODE="off", CONSOLE_USER="trial")
     at = app_as(url, None)
     for page in TITLES:
@@ -259,7 +265,7 @@ def test_sign_in_off_says_so_on_every_page(own_app) -> None:  # type: ignore[no-
     assert not [b for b in at.sidebar.button if b.label == "Sign out"]
 
 
-def test_oidc_roles_from_a_claim_or_from_the_users_table(own_app) -> None:  # type: ignore[no-untyped-def]
+def test_oidc_roles_from_a_claim_or_from_the_users_table(own_app: OwnApp) -> None:
     url = own_app(AUTH_MODE="oidc", OIDC_ROLE_CLAIM="groups")
     at = AppTest.from_file(APP, default_timeout=60)
     at.user = {"is_logged_in": False}
@@ -293,3 +299,36 @@ def test_oidc_roles_from_a_claim_or_from_the_users_table(own_app) -> None:  # ty
         engine.dispose()
     run(at)
     assert "deactivated" in at.error[0].value and titles(at) == ["Knowledge Console"]
+
+
+def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> None:
+    question = "What temperature does the oven preheat to?"
+    agent = app_as(shared_url, "agent")
+    run(agent.chat_input[0].set_value(question))
+    assert "220 degrees" in agent.chat_message[1].children[0].value
+    conversation = agent.session_state["chat"]["conversation_id"]
+    [(who,)] = query(shared_url, "SELECT user_name FROM answers WHERE conversation_id = :c", c=conversation)
+    assert who == "agent@example.com"
+
+    # The asker's sidebar lists the conversation and reopens it in a fresh session.
+    again = app_as(shared_url, "agent")
+    assert question in [b.label for b in again.sidebar.button]
+    run(next(b for b in again.button if b.label == question).click())
+    assert again.session_state["chat"]["conversation_id"] == conversation
+    assert [m.name for m in again.chat_message] == ["user", "assistant"]
+    assert "220 degrees" in again.chat_message[1].children[0].value
+
+    # Another agent sees none of it; a manager can review it, and a new question is the manager's own.
+    colleague = AppTest.from_file(APP, default_timeout=60)
+    sign_in_as(colleague, shared_url, "agent", email="colleague@example.com")
+    assert question not in [b.label for b in run(colleague).button]
+    manager = app_as(shared_url, "manager")
+    assert question not in [b.label for b in manager.button]  # own conversations first
+    run(next(t for t in manager.toggle if t.label == "Everyone's conversations").set_value(True))
+    run(next(b for b in manager.button if b.label == f"{question} · agent@example.com").click())
+    assert [m.name for m in manager.chat_message] == ["user", "assistant"]
+    assert manager.session_state["chat"]["conversation_id"] is None
+
+    overview = app_as(shared_url, "manager", str(REPO / "pages/analytics_overview.py"))
+    people = overview.dataframe[-1].value
+    assert "agent@example.com" in list(people["Person"])
