@@ -261,7 +261,7 @@ def test_sign_in_off_says_so_on_every_page(own_app: OwnApp) -> None:
     for page in TITLES:
         run(at.switch_page(page))
         assert TITLES[page] in titles(at), page
-        assert any("Sign-in is off" in i.value for i in at.info), page
+        assert any("Sign-in is off" in m.value for m in at.markdown), page
     assert not [b for b in at.sidebar.button if b.label == "Sign out"]
 
 

@@ -81,10 +81,9 @@ def require_role(*roles: str) -> SignedIn:
         sign_in_view(console)
         st.stop()
     if account.mode == "off":
-        st.info(
-            "Sign-in is off (`AUTH_MODE=off`): anyone who opens this console is a manager. "
-            "Use it for a single-person trial only.",
-            icon=":material/lock_open:",
+        st.markdown(
+            ":orange-badge[:material/lock_open: Sign-in is off (`AUTH_MODE=off`): anyone who opens this "
+            "console is a manager. For a single-person trial only.]"
         )
     if account.role not in roles:
         st.error("Your role does not give access to this page.", icon=":material/block:")
