@@ -1,20 +1,18 @@
 """Knowledge Console: the router. Signs people in, builds the navigation from their role, runs the page."""
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
-from rag.auth.roles import PAGE_ROLES
+from rag.auth.roles import may_open
 from rag.console import database_label
-from ui.auth import current_account, role_label, sign_in_view, sign_out
+from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_in_view, sign_out
 from ui.console import get_console
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
 
 console = get_console()
+mark_routed()
 account = current_account(console)
-if account is None:
-    # Only the sign-in page exists for someone signed out: no other page can be navigated to.
-    st.navigation([st.Page(lambda: sign_in_view(console), title="Sign in", icon=":material/login:")]).run()
-    st.stop()
 
 SECTIONS = {
     "Support": [("pages/chat.py", "Ask", ":material/chat:")],
@@ -33,15 +31,34 @@ SECTIONS = {
         ("pages/audit.py", "Audit log", ":material/history:"),
     ],
 }
-pages = {
-    section: [
-        st.Page(path, title=title, icon=icon, default=path == "pages/chat.py")
-        for path, title, icon in entries
-        if account.role in PAGE_ROLES[path]
-    ]
-    for section, entries in SECTIONS.items()
-}
-navigation = st.navigation({section: entries for section, entries in pages.items() if entries})
+# Every page is registered, so any address resolves (a bookmark, a reload); the menu shows only
+# the role's pages, and the router runs no other. Each page checks the role again itself, and
+# shows the sign-in form to someone signed out.
+role = account.role if account else None
+pages: dict[str, list[StreamlitPage]] = {}
+paths: dict[str, str] = {}  # url path -> page file
+for section, entries in SECTIONS.items():
+    for path, title, icon in entries:
+        page = st.Page(
+            path,
+            title=title,
+            icon=icon,
+            default=account is not None and path == "pages/chat.py",
+            visibility="visible" if may_open(role, path) else "hidden",
+        )
+        pages.setdefault(section, []).append(page)
+        paths[page.url_path] = path
+if account is None:
+    sign_in = st.Page(
+        lambda: sign_in_view(console),
+        title="Sign in",
+        icon=":material/login:",
+        url_path="sign-in",
+        default=True,
+    )
+    st.navigation({"": [sign_in], **pages}, position="hidden").run()
+    st.stop()
+navigation = st.navigation(pages)
 
 with st.sidebar:
     settings = console.settings
@@ -59,4 +76,7 @@ with st.sidebar:
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out(account)
 
+if not may_open(account.role, paths[navigation.url_path]):
+    st.error(NOT_IN_YOUR_MENU, icon=":material/block:")
+    st.stop()
 navigation.run()

@@ -6,10 +6,12 @@ Every page calls `require_role(...)` before drawing anything: Streamlit can serv
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from rag.auth.roles import MANAGER, ROLE_LABELS, ROLES
 from rag.auth.users import create_first_manager, get_account, sign_in, user_count
@@ -18,6 +20,9 @@ from rag.errors import ConsoleError
 from ui.console import get_console
 
 SESSION_KEY = "signed_in_email"  # built-in accounts: the email that signed in on this session
+ROUTED_KEY = "routed"  # app.py has run on this session
+DENIED = "Your role does not give access to this page."  # the page's own check
+NOT_IN_YOUR_MENU = "This page is not in your menu: your role does not include it."  # the router's
 
 
 @dataclass(frozen=True)
@@ -80,15 +85,29 @@ def require_role(*roles: str) -> SignedIn:
     if account is None:
         sign_in_view(console)
         st.stop()
+    if not st.session_state.get(ROUTED_KEY):
+        _to_the_router()
     if account.mode == "off":
         st.markdown(
             ":orange-badge[:material/lock_open: Sign-in is off (`AUTH_MODE=off`): anyone who opens this "
             "console is a manager. For a single-person trial only.]"
         )
     if account.role not in roles:
-        st.error("Your role does not give access to this page.", icon=":material/block:")
+        st.error(DENIED, icon=":material/block:")
         st.stop()
     return account
+
+
+def mark_routed() -> None:
+    """Called by app.py: this session runs its pages through the router."""
+    st.session_state[ROUTED_KEY] = True
+
+
+def _to_the_router() -> None:
+    """A page served straight from `pages/` (a deep link to a fresh process): go through app.py,
+    so the session gets the navigation built for its role. The page's own check still stands."""
+    with contextlib.suppress(StreamlitPageNotFoundError):  # a page file run alone (AppTest): no router
+        st.switch_page("app.py")
 
 
 def sign_in_view(console: Console) -> None:
