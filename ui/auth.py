@@ -196,7 +196,7 @@ def sign_out(account: SignedIn) -> None:
         st.logout()
     for key in list(st.session_state.keys()):  # nothing of this person stays on the session
         del st.session_state[key]
-    st.rerun()
+    st.switch_page("pages/chat.py")  # the root address: the next person starts from the home page
 
 
 def role_label(role: str) -> str:

@@ -294,6 +294,8 @@ def test_each_role_sees_only_its_pages(app_url: str, page: Page) -> None:
     for role, email in (("agent", "agent@example.com"), ("knowledge_manager", "km@example.com")):
         _sign_in(page, email, passwords[role])
         expect(page.get_by_role("heading", name="Ask the knowledge base")).to_be_visible(timeout=30_000)
+        expect(page.locator('[data-testid="stChatInput"]')).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Sign in")).to_have_count(0, timeout=30_000)
         assert _nav_titles(page) <= ROLE_PAGES[role]
         if len(ROLE_PAGES[role]) > 1:
             assert _nav_titles(page) == ROLE_PAGES[role]
