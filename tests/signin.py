@@ -11,7 +11,6 @@ are not about sign-in can instead set `AUTH_MODE=off` in the app's environment.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine
@@ -40,12 +39,3 @@ def ensure_account(database_url: str, role: str, *, email: str | None = None) ->
 def sign_in_as(at: AppTest, database_url: str, role: str, *, email: str | None = None) -> AppTest:
     at.session_state[SESSION_KEY] = ensure_account(database_url, role, email=email)
     return at
-
-
-def count_rows(database_url: str, sql: str) -> int:
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(sa.text(sql)).scalar_one())
-    finally:
-        engine.dispose()
