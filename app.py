@@ -1,26 +1,63 @@
-"""Knowledge Console: the router. Opens the shared console, draws the sidebar, runs the page."""
+"""Knowledge Console: the router. Signs people in, builds the navigation from their role, runs the page."""
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
+from rag.auth.roles import may_open
 from rag.console import database_label
+from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_in_view, sign_out
 from ui.console import get_console
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
 
 console = get_console()
-pages = {
-    "Support": [st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True)],
+mark_routed()
+account = current_account(console)
+
+SECTIONS = {
+    "Support": [("pages/chat.py", "Ask", ":material/chat:")],
     "Knowledge": [
-        st.Page("pages/documents.py", title="Documents", icon=":material/folder_open:"),
-        st.Page("pages/evaluation.py", title="Evaluate", icon=":material/fact_check:"),
+        ("pages/documents.py", "Documents", ":material/folder_open:"),
+        ("pages/evaluation.py", "Evaluate", ":material/fact_check:"),
     ],
     "Analytics": [
-        st.Page("pages/analytics_overview.py", title="Overview", icon=":material/insights:"),
-        st.Page("pages/analytics_cost.py", title="Cost", icon=":material/payments:"),
-        st.Page("pages/analytics_latency.py", title="Latency", icon=":material/speed:"),
-        st.Page("pages/analytics_unanswered.py", title="Unanswered", icon=":material/help:"),
+        ("pages/analytics_overview.py", "Overview", ":material/insights:"),
+        ("pages/analytics_cost.py", "Cost", ":material/payments:"),
+        ("pages/analytics_latency.py", "Latency", ":material/speed:"),
+        ("pages/analytics_unanswered.py", "Unanswered", ":material/help:"),
+    ],
+    "Administration": [
+        ("pages/users.py", "Users", ":material/group:"),
+        ("pages/audit.py", "Audit log", ":material/history:"),
     ],
 }
+# Every page is registered, so any address resolves (a bookmark, a reload); the menu shows only
+# the role's pages, and the router runs no other. Each page checks the role again itself, and
+# shows the sign-in form to someone signed out.
+role = account.role if account else None
+pages: dict[str, list[StreamlitPage]] = {}
+paths: dict[str, str] = {}  # url path -> page file
+for section, entries in SECTIONS.items():
+    for path, title, icon in entries:
+        page = st.Page(
+            path,
+            title=title,
+            icon=icon,
+            default=account is not None and path == "pages/chat.py",
+            visibility="visible" if may_open(role, path) else "hidden",
+        )
+        pages.setdefault(section, []).append(page)
+        paths[page.url_path] = path
+if account is None:
+    sign_in = st.Page(
+        lambda: sign_in_view(console),
+        title="Sign in",
+        icon=":material/login:",
+        url_path="sign-in",
+        default=True,
+    )
+    st.navigation({"": [sign_in], **pages}, position="hidden").run()
+    st.stop()
 navigation = st.navigation(pages)
 
 with st.sidebar:
@@ -32,5 +69,14 @@ with st.sidebar:
         f"**Knowledge base:** {console.kb.name}  \n"
         f"**Database:** {database_label(console)}"
     )
+    if account.mode == "off":
+        st.caption("**Sign-in is off** (`AUTH_MODE=off`)")
+    else:
+        st.caption(f"**Signed in:** {account.email} ({role_label(account.role)})")
+        if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+            sign_out(account)
 
+if not may_open(account.role, paths[navigation.url_path]):
+    st.error(NOT_IN_YOUR_MENU, icon=":material/block:")
+    st.stop()
 navigation.run()

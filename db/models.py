@@ -118,6 +118,7 @@ class IngestionEvent(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user", "user_name", "created_at"),)
     id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
     )
@@ -266,4 +267,39 @@ class AnswerCacheEntry(Base):
     cost_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))  # what the original answer cost
     hits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_column()
+
+
+class User(Base):
+    """A person who signs in: built-in accounts have a password hash, OIDC ones do not need one."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('agent', 'knowledge_manager', 'manager')", name="ck_users_role"),
+        CheckConstraint("email = lower(email)", name="ck_users_email_lower"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    role: Mapped[str] = mapped_column(String(30))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Consecutive failed sign-ins; reaching the limit sets locked_until (rag/users.py).
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+
+
+class AuditEntry(Base):
+    """An administrative action: who did what to which user or document."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = created_column()

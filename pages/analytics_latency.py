@@ -6,7 +6,9 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import errors_by_day, latency_by_day, latency_histogram, slowest_answers
+from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
+from ui.auth import require_role
 from ui.console import get_console
 
 STAGES = {
@@ -17,6 +19,7 @@ STAGES = {
     "embed_ms": "query embedding",
 }
 
+account = require_role(*PAGE_ROLES["pages/analytics_latency.py"])  # before drawing anything
 console = get_console()
 st.title("Latency")
 period = period_filter(console.engine)

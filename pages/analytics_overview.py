@@ -6,9 +6,13 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
+from rag.analytics.people import questions_by_person
+from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
+from ui.auth import require_role
 from ui.console import get_console
 
+account = require_role(*PAGE_ROLES["pages/analytics_overview.py"])  # before drawing anything
 console = get_console()
 st.title("Analytics overview")
 period = period_filter(console.engine)
@@ -55,3 +59,21 @@ with right:
         st.caption("Documents no answer cited in this period: out of date, hard to find, or not needed?")
         st.dataframe(never, hide_index=True, width="stretch")
         download(never, "never-cited-documents")
+
+st.subheader("Who asks")
+people = questions_by_person(console.engine, period)
+st.dataframe(
+    people.rename(
+        columns={
+            "person": "Person",
+            "questions": "Questions",
+            "answered_share": "Answered",
+            "cost_usd": "Cost ($)",
+            "last_question": "Last question",
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={"Answered": st.column_config.NumberColumn(format="percent")},
+)
+download(people, "questions-by-person")

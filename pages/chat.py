@@ -5,16 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.answering import ask
+from rag.auth.roles import PAGE_ROLES, may_open
 from rag.document_store import document_count
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
 from ui.answer_view import failure_warning, show_answer, stream_answer
+from ui.auth import require_role
 from ui.cache_note import cached_caption
 from ui.console import current_user, get_console
+from ui.conversations import conversation_sidebar
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
 
+account = require_role(*PAGE_ROLES["pages/chat.py"])  # before drawing anything
 console = get_console()
 state = st.session_state.setdefault("chat", {"conversation_id": None, "messages": []})
+conversation_sidebar(console, account, state)
 
 title, button = st.columns([4, 1], vertical_alignment="bottom")
 title.title("Ask the knowledge base")
@@ -27,7 +32,8 @@ if document_count(console.engine, console.kb) == 0:
         "The library is empty, so there is nothing to answer from yet. "
         "Upload documents or load the sample knowledge base first."
     )
-    st.page_link("pages/documents.py", label="Go to Documents", icon=":material/folder_open:")
+    if may_open(account.role, "pages/documents.py"):
+        st.page_link("pages/documents.py", label="Go to Documents", icon=":material/folder_open:")
 
 for message in state["messages"]:
     with st.chat_message(message["role"]):

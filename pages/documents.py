@@ -7,10 +7,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from rag.auth.roles import PAGE_ROLES
 from rag.batch_ingest import ingest_paths, sample_files
 from rag.document_store import delete_document, list_documents, recent_ingestion_events
 from rag.ingest import IngestResult, ingest_file
 from rag.parsing import SUPPORTED_EXTENSIONS
+from ui.auth import require_role
 from ui.console import current_user, get_console
 
 OUTCOME_ICONS = {
@@ -21,6 +23,7 @@ OUTCOME_ICONS = {
     "failed": ":material/error:",
 }
 
+account = require_role(*PAGE_ROLES["pages/documents.py"])  # before drawing anything
 console = get_console()
 user = current_user(console)
 st.title("Documents")
@@ -99,7 +102,7 @@ else:
         chosen = st.selectbox("Document", list(labels), format_func=labels.__getitem__)
         confirm = st.checkbox("Yes, delete it and all its passages")
         if st.button("Delete", type="primary", disabled=not confirm, icon=":material/delete:"):
-            delete_document(console.engine, console.kb, chosen)
+            delete_document(console.engine, console.kb, chosen, user=user)
             st.session_state.pop("upload_results", None)
             st.toast(f"Deleted {labels[chosen]}")
             st.rerun()

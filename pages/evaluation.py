@@ -8,14 +8,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from rag.auth.roles import PAGE_ROLES
 from rag.document_store import list_documents
 from rag.errors import ConsoleError
 from rag.evaluation import EvaluationReport, evaluate, load_golden_set
+from ui.auth import require_role
 from ui.console import get_console
 
 SAMPLE_QUESTIONS = Path(__file__).resolve().parent.parent / "samples" / "questions.json"
 MODES = {"hybrid": "Hybrid (default)", "dense": "Vectors only", "keyword": "Keywords only"}
 
+account = require_role(*PAGE_ROLES["pages/evaluation.py"])  # before drawing anything
 console = get_console()
 st.title("Evaluate retrieval")
 st.write(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rag.answering import AnswerResult, ask
+from rag.auth.cli import add_users_parser
 from rag.batch_ingest import FileProgress, collect_files, ingest_paths, summary_line
 from rag.console import Console, open_console
 from rag.demo import generate_demo_data, remove_demo_data
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed, to repeat a run exactly (default: a new one)")
     p.add_argument("--remove", action="store_true", help="delete every demo row instead")
     p.set_defaults(run=_demo_data)
+    add_users_parser(sub)
     return parser
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from db.models import Chunk as ChunkRow
 from db.models import Document, IngestionEvent
+from rag.auth.audit import record_action
 from rag.chunk_copy import copy_chunks
 from rag.chunking import Chunk
 from rag.knowledge_base import KnowledgeBaseRef
@@ -129,13 +130,30 @@ def document_count(engine: Engine, kb: KnowledgeBaseRef) -> int:
     return count
 
 
-def delete_document(engine: Engine, kb: KnowledgeBaseRef, document_id: int) -> bool:
-    """Delete a document and (by cascade) its chunks; False if it was not there."""
+def delete_document(
+    engine: Engine, kb: KnowledgeBaseRef, document_id: int, *, user: str | None = None
+) -> bool:
+    """Delete a document and (by cascade) its chunks; False if it was not there.
+
+    With a `user`, the deletion is written to the audit log in the same transaction.
+    """
     with engine.begin() as conn:
-        result = conn.execute(
-            sa.delete(Document).where(Document.id == document_id, Document.knowledge_base_id == kb.id)
-        )
-    return bool(result.rowcount)
+        deleted = conn.execute(
+            sa.delete(Document)
+            .where(Document.id == document_id, Document.knowledge_base_id == kb.id)
+            .returning(Document.title, Document.filename, Document.version)
+        ).first()
+        if deleted is not None and user is not None:
+            record_action(
+                conn,
+                actor=user,
+                action="document_deleted",
+                target=deleted.filename,
+                title=deleted.title,
+                version=deleted.version,
+                knowledge_base=kb.name,
+            )
+    return deleted is not None
 
 
 def record_ingestion_event(engine: Engine, kb: KnowledgeBaseRef, **values: object) -> None:

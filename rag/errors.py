@@ -37,3 +37,11 @@ class ModelError(ConsoleError):
 
 class LimitReached(ConsoleError):
     """A user has asked as many questions or used as many tokens as a per-user limit allows."""
+
+
+class InvalidInput(ConsoleError):
+    """A value typed by a person is not acceptable (a short password, an unknown role...)."""
+
+
+class SignInRefused(ConsoleError):
+    """Wrong credentials, a locked or deactivated account; the message says which, safely."""

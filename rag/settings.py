@@ -93,6 +93,11 @@ class Settings:
     embedding_retry_wait_s: float = 2.0
     # Retrieval at scale (issue 7): HNSW candidate list of the vector leg (bench/retrieval.py).
     hnsw_ef_search: int = RetrievalParams.ef_search
+    # Sign-in and roles (issue 6): builtin accounts, OIDC through st.login, or off for a local trial.
+    auth_mode: str = "builtin"
+    oidc_role_claim: str | None = None
+    login_max_failures: int = 5
+    login_lockout_s: float = 300.0
 
     @property
     def embedded_database(self) -> bool:
@@ -191,6 +196,11 @@ def _build(v: Mapping[str, str]) -> Settings:
         embedding_retry_wait_s=_number(v, "EMBEDDING_RETRY_WAIT", 2.0),
         # Retrieval at scale (issue 7)
         hnsw_ef_search=int(_number(v, "HNSW_EF_SEARCH", RetrievalParams.ef_search)),
+        # Sign-in and roles (issue 6)
+        auth_mode=v.get("AUTH_MODE", "builtin").lower(),
+        oidc_role_claim=v.get("OIDC_ROLE_CLAIM"),
+        login_max_failures=int(_number(v, "LOGIN_MAX_FAILURES", 5)),
+        login_lockout_s=_number(v, "LOGIN_LOCKOUT_SECONDS", 300.0),
     )
     _validate(settings)
     return settings
@@ -229,6 +239,9 @@ def _validate_ingestion_embedding(s: Settings) -> None:
     # Retrieval at scale (issue 7)
     if not 1 <= s.hnsw_ef_search <= 1000:
         raise ConfigError("HNSW_EF_SEARCH must be between 1 and 1000 (pgvector's range)")
+    _check_choice("AUTH_MODE", s.auth_mode, ("builtin", "oidc", "off"))
+    if s.login_max_failures < 1 or s.login_lockout_s < 0:
+        raise ConfigError("LOGIN_MAX_FAILURES must be positive and LOGIN_LOCKOUT_SECONDS not negative")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

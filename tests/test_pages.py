@@ -44,6 +44,8 @@ def app_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
         "CONSOLE_USER": USER,
         "EMBEDDING_PROVIDER": "local",
         "ANSWER_MODE": "offline",
+        # Not about sign-in (tests/test_access.py is): everyone is CONSOLE_USER, a manager.
+        "AUTH_MODE": "off",
         **extra,
     }
 

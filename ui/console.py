@@ -24,4 +24,8 @@ def get_console() -> Console:
 
 
 def current_user(console: Console) -> str:
-    return console.settings.default_user
+    """Who this session acts as: the signed-in person, recorded on answers, uploads and deletions."""
+    from ui.auth import current_account  # ui.auth builds on this module
+
+    account = current_account(console)
+    return account.label if account is not None else console.settings.default_user

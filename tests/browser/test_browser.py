@@ -1,4 +1,5 @@
-"""The console in a real browser: upload a Markdown file, then ask about it and get a cited answer.
+"""The console in a real browser: the first manager account, upload a Markdown file, ask about it and
+get a cited answer; then each role signs in and sees only its pages.
 
 Starts `streamlit run app.py` offline on a fresh embedded database and drives it with headless
 Chromium (Debian's /usr/bin/chromium) through Playwright, the way a person would.
@@ -42,6 +43,8 @@ Opened headphones can be returned within 14 days for a full refund.
 Refunds are paid to the original payment method within five business days.
 """
 QUESTION = "How long do customers have to return opened headphones?"
+MANAGER = "boss@example.com"
+PASSWORD = "correct horse battery"
 
 
 def _free_port() -> int:
@@ -78,7 +81,7 @@ def app_url(tmp_path: Path) -> Iterator[str]:
         for k, v in os.environ.items()
         if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
     }
-    env.update(DATA_DIR=str(tmp_path / "data"), CONSOLE_USER="browser-test")
+    env.update(DATA_DIR=str(tmp_path / "data"), AUTH_MODE="builtin")
     log = tmp_path / "streamlit.log"
     cmd = [
         sys.executable,
@@ -144,6 +147,7 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
 
     page.goto(app_url)
     expect(page.locator('[data-testid="stApp"]')).to_be_visible(timeout=60_000)
+    _first_manager(page)
     expect(page.get_by_role("heading", name="Ask the knowledge base")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("The library is empty")).to_be_visible(timeout=30_000)
 
@@ -162,7 +166,7 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     library = page.locator('[data-testid="stDataFrame"]').first
     expect(library).to_contain_text("returns.md", timeout=30_000)
     expect(library).to_contain_text("Returns policy")
-    expect(library).to_contain_text("browser-test")
+    expect(library).to_contain_text(MANAGER)
     _shot(page, "2-ingested")
 
     # Ask: the answer quotes the fact, cites it, and names the document under "Sources".
@@ -205,3 +209,105 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     _shot(page, "5-unanswered")
+
+
+def _first_manager(page: Page) -> None:
+    """A fresh install asks for the first manager account and signs it in."""
+    expect(page.get_by_text("Create the first manager account")).to_be_visible(timeout=60_000)
+    page.get_by_label("Email").fill(MANAGER)
+    page.get_by_label("Password (at least 10 characters)").fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Create the account").click()
+
+
+def _sign_in(page: Page, email: str, password: str) -> None:
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=30_000)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in: {email}")).to_be_visible(timeout=30_000)
+
+
+def _sign_out(page: Page) -> None:
+    page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible(timeout=30_000)
+
+
+def _add_person(page: Page, email: str, role_label: str) -> str:
+    """Adds an account on the Users page; returns the temporary password shown once."""
+    page.get_by_label("Email").fill(email)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=role_label).click()
+    page.get_by_role("button", name="Add").click()
+    notice = page.locator('[data-testid="stAlert"]').filter(has_text=f"Added {email}")
+    expect(notice).to_be_visible(timeout=30_000)
+    return notice.inner_text().rsplit(":", 1)[1].strip().strip("`")
+
+
+NAV_TITLES = [
+    "Ask",
+    "Documents",
+    "Evaluate",
+    "Overview",
+    "Cost",
+    "Latency",
+    "Unanswered",
+    "Users",
+    "Audit log",
+]
+ROLE_PAGES = {
+    "agent": {"Ask"},
+    "knowledge_manager": {"Ask", "Documents", "Evaluate"},
+    "manager": set(NAV_TITLES),
+}
+
+
+def _nav_titles(page: Page) -> set[str]:
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    return {t for t in NAV_TITLES if nav.get_by_role("link", name=t, exact=True).count()}
+
+
+@pytest.mark.browser
+def test_each_role_sees_only_its_pages(app_url: str, page: Page) -> None:
+    # A deep link on a freshly started app, before anyone has signed in: nothing of the page.
+    page.goto(f"{app_url}/documents")
+    expect(page.get_by_text("Create the first manager account")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Library (")).to_have_count(0)
+    expect(page.locator('[data-testid="stFileUploader"]')).to_have_count(0)
+    _first_manager(page)
+    # Once signed in, the page hands over to the router: the navigation built for the role.
+    expect(page.get_by_text(f"Signed in: {MANAGER}")).to_be_visible(timeout=30_000)
+    expect(page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Users")).to_be_visible(
+        timeout=30_000
+    )
+    assert _nav_titles(page) == ROLE_PAGES["manager"]
+
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Users").click()
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible(timeout=30_000)
+    passwords = {
+        "agent": _add_person(page, "agent@example.com", "Support agent"),
+        "knowledge_manager": _add_person(page, "km@example.com", "Knowledge manager"),
+    }
+    _shot(page, "6-users")
+    _sign_out(page)
+
+    for role, email in (("agent", "agent@example.com"), ("knowledge_manager", "km@example.com")):
+        _sign_in(page, email, passwords[role])
+        expect(page.get_by_role("heading", name="Ask the knowledge base")).to_be_visible(timeout=30_000)
+        expect(page.locator('[data-testid="stChatInput"]')).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Sign in")).to_have_count(0, timeout=30_000)
+        assert _nav_titles(page) <= ROLE_PAGES[role]
+        if len(ROLE_PAGES[role]) > 1:
+            assert _nav_titles(page) == ROLE_PAGES[role]
+        _shot(page, f"7-{role}")
+        _sign_out(page)
+
+    # A deep link to a manager's page, signed in as an agent: the page never draws.
+    page.goto(f"{app_url}/users")
+    _sign_in(page, "agent@example.com", passwords["agent"])
+    # The router refuses it before the page runs (the page's own check would say "Your role...").
+    expect(page.get_by_text("This page is not in your menu")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Users", exact=True)).to_have_count(0)
+    expect(page.get_by_text("People (")).to_have_count(0)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    _shot(page, "8-agent-deep-link")

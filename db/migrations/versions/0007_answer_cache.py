@@ -1,7 +1,7 @@
 """answer cache: entries per knowledge base, user and question; cache hits and savings in the logs
 
 Revision ID: 0007_answer_cache
-Revises: 0005
+Revises: 0006_users
 Create Date: 2026-11-23
 """
 
@@ -13,7 +13,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007_answer_cache"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_users"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,43 @@
+"""Audit log: who added people, changed roles, deactivated accounts or deleted documents, and when."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from rag.auth.audit import audit_entries
+from rag.auth.roles import PAGE_ROLES
+from ui.auth import require_role
+from ui.console import get_console
+
+ACTIONS = {
+    "user_added": "Person added",
+    "role_changed": "Role changed",
+    "user_deactivated": "Deactivated",
+    "user_reactivated": "Reactivated",
+    "password_set": "Password set",
+    "document_deleted": "Document deleted",
+}
+
+account = require_role(*PAGE_ROLES["pages/audit.py"])  # before drawing anything
+console = get_console()
+st.title("Audit log")
+st.caption("Administrative actions, newest first. Answers and uploads carry their author in their own logs.")
+action = st.selectbox("Action", [None, *ACTIONS], format_func=lambda a: "All" if a is None else ACTIONS[a])
+entries = audit_entries(console.engine, action=action)
+if not entries:
+    st.info("Nothing has been recorded yet.")
+    st.stop()
+table = pd.DataFrame(
+    {
+        "When": [e.created_at for e in entries],
+        "Who": [e.actor for e in entries],
+        "Action": [ACTIONS.get(e.action, e.action) for e in entries],
+        "On": [e.target for e in entries],
+        "Details": [", ".join(f"{k}: {v}" for k, v in e.detail.items()) for e in entries],
+    }
+)
+st.dataframe(table, hide_index=True, width="stretch")
+st.download_button(
+    "Download CSV", table.to_csv(index=False), "audit-log.csv", "text/csv", icon=":material/download:"
+)

@@ -1,0 +1,103 @@
+"""Users: managers add people, give them roles, reset passwords and deactivate accounts."""
+
+from __future__ import annotations
+
+import secrets
+
+import pandas as pd
+import streamlit as st
+
+from rag.auth.roles import PAGE_ROLES, ROLES
+from rag.auth.users import add_user, change_role, list_accounts, set_active, set_password
+from rag.errors import ConsoleError
+from ui.auth import require_role, role_label
+from ui.console import get_console
+
+account = require_role(*PAGE_ROLES["pages/users.py"])  # before drawing anything
+console = get_console()
+builtin = console.settings.auth_mode == "builtin"
+st.title("Users")
+
+
+def _temporary_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _done(message: str) -> None:
+    st.session_state["users_notice"] = message
+    st.rerun()
+
+
+if notice := st.session_state.pop("users_notice", None):
+    st.success(notice, icon=":material/check_circle:")
+
+with st.form("add_user", clear_on_submit=True):
+    st.markdown("**Add a person**")
+    email_col, role_col = st.columns([3, 2])
+    email = email_col.text_input("Email")
+    role = role_col.selectbox("Role", ROLES, format_func=role_label)
+    name = st.text_input("Name (optional)")
+    if builtin:
+        st.caption("A temporary password is made for them and shown once here: pass it on privately.")
+    else:
+        st.caption("They sign in with their company account; the email must match it.")
+    submitted = st.form_submit_button("Add", type="primary", icon=":material/person_add:")
+if submitted:
+    password = _temporary_password() if builtin else None
+    try:
+        added = add_user(console.engine, email, role, actor=account.label, password=password, name=name)
+    except ConsoleError as exc:
+        st.error(str(exc))
+    else:
+        _done(
+            f"Added {added.email} as {role_label(added.role)}."
+            + (f" Temporary password: `{password}`" if password else "")
+        )
+
+accounts = list_accounts(console.engine)
+st.subheader(f"People ({len(accounts)})")
+st.dataframe(
+    pd.DataFrame(
+        {
+            "Email": [a.email for a in accounts],
+            "Name": [a.name for a in accounts],
+            "Role": [role_label(a.role) for a in accounts],
+            "Active": [a.active for a in accounts],
+            "Last sign-in": [a.last_login_at for a in accounts],
+            "Added by": [a.created_by for a in accounts],
+            "Added": [a.created_at for a in accounts],
+        }
+    ),
+    hide_index=True,
+    width="stretch",
+)
+
+if accounts:
+    st.subheader("Change an account")
+    emails = [a.email for a in accounts]
+    chosen = st.selectbox("Account", emails)
+    person = next(a for a in accounts if a.email == chosen)
+    role_col, active_col, password_col = st.columns(3)
+    with role_col:
+        new_role = st.selectbox("New role", ROLES, index=ROLES.index(person.role), format_func=role_label)
+        if st.button("Change role", disabled=new_role == person.role):
+            try:
+                change_role(console.engine, person.email, new_role, actor=account.label)
+            except ConsoleError as exc:
+                st.error(str(exc))
+            else:
+                _done(f"{person.email} is now {role_label(new_role)}.")
+    with active_col:
+        label = "Deactivate" if person.active else "Reactivate"
+        if st.button(label, icon=":material/person_off:" if person.active else ":material/person:"):
+            try:
+                set_active(console.engine, person.email, not person.active, actor=account.label)
+            except ConsoleError as exc:
+                st.error(str(exc))
+            else:
+                _done(f"{person.email} is {'deactivated' if person.active else 'active again'}.")
+    with password_col:
+        if builtin and st.button("Reset password", icon=":material/key:"):
+            password = _temporary_password()
+            set_password(console.engine, person.email, password, actor=account.label)
+            _done(f"New temporary password for {person.email}: `{password}`")

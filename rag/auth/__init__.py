@@ -1,0 +1,1 @@
+"""People and roles: accounts, password hashes, what each role may open, the audit log."""

@@ -1,0 +1,82 @@
+"""`python -m rag users ...`: add accounts, set passwords, change roles, deactivate, from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import TYPE_CHECKING
+
+from rag.auth.roles import ROLES
+from rag.auth.users import add_user, change_role, list_accounts, set_active, set_password
+from rag.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from rag.console import Console
+
+ACTOR = "command line"
+
+
+def add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", help="manage accounts and roles")
+    commands = users.add_subparsers(required=True, metavar="ACTION")
+    p = commands.add_parser("add", help="add an account (asks for its password)")
+    p.add_argument("email")
+    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("--name", default="")
+    p.add_argument("--no-password", action="store_true", help="for OIDC sign-in only")
+    p.set_defaults(run=_add)
+    p = commands.add_parser("list", help="list the accounts")
+    p.set_defaults(run=_list)
+    p = commands.add_parser("password", help="set a new password (also lifts a sign-in lock)")
+    p.add_argument("email")
+    p.set_defaults(run=_password)
+    p = commands.add_parser("role", help="change an account's role")
+    p.add_argument("email")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(run=_role)
+    for name, active in (("deactivate", False), ("reactivate", True)):
+        p = commands.add_parser(name, help=f"{name} an account")
+        p.add_argument("email")
+        p.set_defaults(run=_activation, active=active)
+
+
+def read_password() -> str:
+    """Typed twice at a terminal; one line when piped (`echo ... | python -m rag users add ...`)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != first:
+        raise InvalidInput("The two passwords differ.")
+    return first
+
+
+def _add(console: Console, args: argparse.Namespace) -> int:
+    password = None if args.no_password else read_password()
+    account = add_user(console.engine, args.email, args.role, actor=ACTOR, password=password, name=args.name)
+    print(f"added {account.email} as {account.role}")
+    return 0
+
+
+def _list(console: Console, args: argparse.Namespace) -> int:
+    for a in list_accounts(console.engine):
+        print(f"{a.email:<40} {a.role:<18} {'active' if a.active else 'deactivated'}")
+    return 0
+
+
+def _password(console: Console, args: argparse.Namespace) -> int:
+    set_password(console.engine, args.email, read_password(), actor=ACTOR)
+    print(f"new password set for {args.email}")
+    return 0
+
+
+def _role(console: Console, args: argparse.Namespace) -> int:
+    change_role(console.engine, args.email, args.role, actor=ACTOR)
+    print(f"{args.email} is now {args.role}")
+    return 0
+
+
+def _activation(console: Console, args: argparse.Namespace) -> int:
+    set_active(console.engine, args.email, args.active, actor=ACTOR)
+    print(f"{args.email} is {'active' if args.active else 'deactivated'}")
+    return 0

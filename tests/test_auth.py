@@ -1,0 +1,235 @@
+"""Accounts, password storage, throttled sign-in, deactivation, the audit log: rag.auth on real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from db.engine import make_engine
+from rag.auth.audit import audit_entries
+from rag.auth.passwords import hash_password, verify_password
+from rag.auth.users import (
+    WRONG_CREDENTIALS,
+    add_user,
+    change_role,
+    create_first_manager,
+    get_account,
+    set_active,
+    set_password,
+    sign_in,
+)
+from rag.conversations import list_conversations, start_conversation
+from rag.errors import ConfigError, InvalidInput, SignInRefused
+from tests.conftest import ConsoleFactory, settings_for
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+LIMITS = {"max_failures": 3, "lockout_s": 300.0}
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _stored_hash(engine: Engine, email: str) -> str:
+    with engine.connect() as conn:
+        value = conn.execute(sa.text("SELECT password_hash FROM users WHERE email = :e"), {"e": email})
+        return str(value.scalar_one())
+
+
+def test_passwords_are_stored_as_salted_argon2id_hashes(engine: Engine) -> None:
+    add_user(engine, "Ana@Example.com", "agent", actor="test", password=PASSWORD)
+    add_user(engine, "bo@example.com", "agent", actor="test", password=PASSWORD)
+    stored = _stored_hash(engine, "ana@example.com")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert PASSWORD not in stored and stored != _stored_hash(engine, "bo@example.com")  # salted
+    assert verify_password(stored, PASSWORD) and not verify_password(stored, PASSWORD + "!")
+    assert not verify_password("not a hash", PASSWORD)
+    with engine.connect() as conn:
+        dump = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM users")) for v in row)
+    assert PASSWORD not in dump
+    with pytest.raises(InvalidInput, match="at least 10 characters"):
+        hash_password("short")
+
+
+def test_sign_in_checks_the_password_and_normalises_the_email(engine: Engine) -> None:
+    add_user(engine, "ana@example.com", "knowledge_manager", actor="test", password=PASSWORD)
+    account = sign_in(engine, "  ANA@example.com ", PASSWORD, **LIMITS)
+    assert (account.email, account.role, account.last_login_at is not None) == (
+        "ana@example.com",
+        "knowledge_manager",
+        True,
+    )
+    for email, password in (("ana@example.com", "wrong password"), ("nobody@example.com", PASSWORD)):
+        with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+            sign_in(engine, email, password, **LIMITS)
+
+
+def test_failed_sign_ins_lock_the_account_for_a_while(engine: Engine) -> None:
+    add_user(engine, "ana@example.com", "agent", actor="test", password=PASSWORD)
+    for _ in range(2):
+        with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+            sign_in(engine, "ana@example.com", "wrong password", **LIMITS)
+    sign_in(engine, "ana@example.com", PASSWORD, **LIMITS)  # a success resets the count
+    for _ in range(3):
+        with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+            sign_in(engine, "ana@example.com", "wrong password", **LIMITS)
+    # Locked: even the right password is refused, without being checked.
+    with pytest.raises(SignInRefused, match="Too many failed sign-ins: try again in 5 minutes"):
+        sign_in(engine, "ana@example.com", PASSWORD, **LIMITS)
+    with engine.begin() as conn:  # the lock runs out
+        conn.execute(sa.text("UPDATE users SET locked_until = now() - interval '1 second'"))
+    assert sign_in(engine, "ana@example.com", PASSWORD, **LIMITS).email == "ana@example.com"
+
+
+def test_a_new_password_lifts_the_lock(engine: Engine) -> None:
+    add_user(engine, "ana@example.com", "agent", actor="test", password=PASSWORD)
+    for _ in range(3):
+        with pytest.raises(SignInRefused):
+            sign_in(engine, "ana@example.com", "wrong password", **LIMITS)
+    set_password(engine, "ana@example.com", "another long password", actor="boss@example.com")
+    assert sign_in(engine, "ana@example.com", "another long password", **LIMITS)
+    with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+        sign_in(engine, "ana@example.com", PASSWORD, **LIMITS)
+
+
+def test_deactivated_accounts_cannot_sign_in(engine: Engine) -> None:
+    add_user(engine, "boss@example.com", "manager", actor="test", password=PASSWORD)
+    add_user(engine, "ana@example.com", "agent", actor="test", password=PASSWORD)
+    set_active(engine, "ana@example.com", False, actor="boss@example.com")
+    with pytest.raises(SignInRefused, match="deactivated"):
+        sign_in(engine, "ana@example.com", PASSWORD, **LIMITS)
+    # Someone guessing learns nothing about the account's state.
+    with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+        sign_in(engine, "ana@example.com", "wrong password", **LIMITS)
+    set_active(engine, "ana@example.com", True, actor="boss@example.com")
+    assert sign_in(engine, "ana@example.com", PASSWORD, **LIMITS)
+
+
+def test_accounts_without_a_password_cannot_sign_in_with_one(engine: Engine) -> None:
+    add_user(engine, "oidc@example.com", "agent", actor="test")  # an OIDC-only account
+    with pytest.raises(SignInRefused, match=WRONG_CREDENTIALS):
+        sign_in(engine, "oidc@example.com", "", **LIMITS)
+
+
+def test_first_manager_is_created_once(engine: Engine) -> None:
+    account = create_first_manager(engine, "boss@example.com", PASSWORD)
+    assert account.role == "manager" and account.created_by == "first run"
+    with pytest.raises(InvalidInput, match="An account exists already"):
+        create_first_manager(engine, "intruder@example.com", PASSWORD)
+    assert get_account(engine, "intruder@example.com") is None
+
+
+def test_bad_input_is_refused_with_nothing_stored(engine: Engine) -> None:
+    add_user(engine, "ana@example.com", "agent", actor="test", password=PASSWORD)
+    for email, role, password, message in (
+        ("not an email", "agent", PASSWORD, "is not an email address"),
+        ("bo@example.com", "admin", PASSWORD, "Unknown role 'admin'"),
+        ("bo@example.com", "agent", "short", "at least 10 characters"),
+        ("ANA@example.com", "agent", PASSWORD, "ana@example.com already has an account"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            add_user(engine, email, role, actor="test", password=password)
+    assert get_account(engine, "bo@example.com") is None
+    assert [e.action for e in audit_entries(engine)] == ["user_added"]
+
+
+def test_the_last_active_manager_stays_one(engine: Engine) -> None:
+    add_user(engine, "boss@example.com", "manager", actor="test", password=PASSWORD)
+    with pytest.raises(InvalidInput, match="last active manager"):
+        change_role(engine, "boss@example.com", "agent", actor="boss@example.com")
+    with pytest.raises(InvalidInput, match="last active manager"):
+        set_active(engine, "boss@example.com", False, actor="boss@example.com")
+    add_user(engine, "second@example.com", "manager", actor="boss@example.com", password=PASSWORD)
+    change_role(engine, "boss@example.com", "agent", actor="second@example.com")
+    account = get_account(engine, "boss@example.com")
+    assert account is not None and account.role == "agent"
+
+
+def test_administrative_actions_are_audited_with_who_did_them(
+    engine: Engine, make_console: ConsoleFactory
+) -> None:
+    from rag.document_store import delete_document, list_documents
+    from rag.ingest import ingest_file
+
+    add_user(engine, "boss@example.com", "manager", actor="first run", password=PASSWORD)
+    add_user(engine, "ana@example.com", "agent", actor="boss@example.com", password=PASSWORD)
+    change_role(engine, "ana@example.com", "knowledge_manager", actor="boss@example.com")
+    set_active(engine, "ana@example.com", False, actor="boss@example.com")
+    set_password(engine, "ana@example.com", "another long password", actor="boss@example.com")
+    console = make_console()
+    ingest_file(console, "oven.md", b"# Oven\n\nThe oven preheats to 220 degrees.", user="ana@example.com")
+    [document] = list_documents(console.engine, console.kb)
+    assert document.uploaded_by == "ana@example.com"
+    assert delete_document(console.engine, console.kb, document.id, user="boss@example.com")
+    entries = [(e.actor, e.action, e.target, e.detail) for e in reversed(audit_entries(engine))]
+    assert entries == [
+        ("first run", "user_added", "boss@example.com", {"role": "manager"}),
+        ("boss@example.com", "user_added", "ana@example.com", {"role": "agent"}),
+        ("boss@example.com", "role_changed", "ana@example.com", {"old": "agent", "new": "knowledge_manager"}),
+        ("boss@example.com", "user_deactivated", "ana@example.com", {}),
+        ("boss@example.com", "password_set", "ana@example.com", {}),
+        (
+            "boss@example.com",
+            "document_deleted",
+            "oven.md",
+            {"title": "Oven", "version": 1, "knowledge_base": "default"},
+        ),
+    ]
+    assert [e.target for e in audit_entries(engine, action="role_changed")] == ["ana@example.com"]
+
+
+def test_conversations_are_listed_per_person(engine: Engine) -> None:
+    mine = start_conversation(engine, user="ana@example.com", title="Refunds")
+    start_conversation(engine, user="bo@example.com", title="Passwords")
+    assert [c.id for c in list_conversations(engine, user="ana@example.com")] == [mine]
+    assert {c.user for c in list_conversations(engine, user=None)} == {"ana@example.com", "bo@example.com"}
+
+
+def test_auth_settings_are_validated() -> None:
+    assert settings_for().auth_mode == "builtin"
+    assert settings_for(AUTH_MODE="OFF").auth_mode == "off"
+    with pytest.raises(ConfigError, match="AUTH_MODE must be one of builtin, oidc, off"):
+        settings_for(AUTH_MODE="ldap")
+    with pytest.raises(ConfigError, match="LOGIN_MAX_FAILURES must be positive"):
+        settings_for(LOGIN_MAX_FAILURES="0")
+
+
+def test_cli_adds_the_first_manager(database_url: str, tmp_path: Path, engine: Engine) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(tmp_path),
+        "EMBEDDING_PROVIDER": "local",
+        "ANSWER_MODE": "offline",
+    }
+
+    def users(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rag", "users", *args],
+            cwd=REPO,
+            env=env,
+            input=password,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    added = users("add", "Boss@Example.com", "--role", "manager", password=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added boss@example.com as manager"
+    assert sign_in(engine, "boss@example.com", PASSWORD, **LIMITS).role == "manager"
+    short = users("add", "ana@example.com", "--role", "agent", password="short\n")
+    assert short.returncode == 2 and "at least 10 characters" in short.stderr
+    assert get_account(engine, "ana@example.com") is None
+    listed = users("list")
+    assert listed.stdout.split() == ["boss@example.com", "manager", "active"]

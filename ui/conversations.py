@@ -1,0 +1,63 @@
+"""The Ask page's sidebar: past conversations to reopen; managers can review everyone's."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import streamlit as st
+
+from rag.auth.roles import MANAGER
+from rag.console import Console
+from rag.conversations import conversation_exchanges, conversation_owner, list_conversations
+from ui.auth import SignedIn
+
+
+def conversation_sidebar(console: Console, account: SignedIn, state: dict[str, Any]) -> None:
+    manager = account.role == MANAGER
+    with st.sidebar:
+        st.markdown("**Conversations**")
+        everyone = manager and st.toggle("Everyone's conversations", key="chat_everyone")
+        past = list_conversations(console.engine, user=None if everyone else account.label, limit=20)
+        if not past:
+            st.caption("Your past conversations will be listed here.")
+        for c in past:
+            label = f"{c.title} · {c.user}" if everyone else c.title
+            current = c.id == state["conversation_id"]
+            if st.button(
+                label,
+                key=f"conversation-{c.id}",
+                type="primary" if current else "secondary",
+                width="stretch",
+                help=f"{c.questions} question(s), started {c.started_at:%d %b %Y %H:%M}",
+            ):
+                _reopen(console, account, state, c.id)
+        reviewing = st.session_state.get("chat_reviewing")
+        if reviewing and state["conversation_id"] is None and state["messages"]:
+            st.caption(f"Reviewing {reviewing}'s conversation: a new question starts one of your own.")
+
+
+def _reopen(console: Console, account: SignedIn, state: dict[str, Any], conversation_id: uuid.UUID) -> None:
+    owner = conversation_owner(console.engine, conversation_id)
+    own = owner == account.label
+    if not own and account.role != MANAGER:  # agents only ever reopen their own
+        st.error("That conversation is not yours.")
+        return
+    messages: list[dict[str, Any]] = []
+    for e in conversation_exchanges(console.engine, conversation_id):
+        messages.append({"role": "user", "text": e.question})
+        messages.append(
+            {
+                "role": "assistant",
+                "text": e.answer or "_(no answer)_",
+                "passages": e.passages,
+                "cited": e.cited,
+                "answered": e.answered,
+                "error": e.error,
+                "answer_id": e.answer_id,
+            }
+        )
+    # Follow-ups continue one's own conversation; a reviewed one stays its owner's.
+    state.update(conversation_id=conversation_id if own else None, messages=messages)
+    st.session_state["chat_reviewing"] = None if own else owner
+    st.rerun()
