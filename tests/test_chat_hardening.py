@@ -16,6 +16,7 @@ from rag.console import open_console
 from rag.ingest import ingest_file
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
+from tests.signin import sign_in_as
 
 fake = pytest.fixture(serve, name="fake")
 
@@ -37,7 +38,6 @@ def start_app(
         env = {
             "DATABASE_URL": database_url,
             "DATA_DIR": str(tmp_path / "data"),
-            "CONSOLE_USER": "agent",
             "OPENAI_API_KEY": "sk-test",
             "OPENAI_BASE_URL": fake.base_url,
             "EMBEDDING_PROVIDER": "local",
@@ -51,6 +51,7 @@ def start_app(
         console.engine.dispose()
         st.cache_resource.clear()
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+        sign_in_as(at, database_url, "agent")  # a support agent, signed in as in production
         return run(at)
 
     yield start
