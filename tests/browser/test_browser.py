@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -198,17 +199,34 @@ def test_upload_then_ask_gets_a_cited_answer(app_url: str, page: Page, tmp_path:
     expect(page.locator('[data-testid="stChatMessage"]').nth(1)).to_contain_text(
         "I don't know", timeout=SLOW_MS
     )
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    # The page reruns once more after an answer (to draw its feedback buttons): let it settle, or a
+    # click on the menu can land in that rerun and be lost.
+    expect(page.get_by_role("radiogroup", name="Feedback rating").last).to_be_visible(timeout=30_000)
     for title, charts in (("Overview", 1), ("Cost", 3), ("Latency", 2)):
-        nav.get_by_role("link", name=title).click()
+        _open_page(page, title)
         expect(page.locator(".js-plotly-plot").nth(charts - 1)).to_be_visible(timeout=30_000)
         expect(page.locator('[data-testid="stException"]')).to_have_count(0)
         _shot(page, f"4-analytics-{title.lower()}")
-    nav.get_by_role("link", name="Unanswered").click()
+    _open_page(page, "Unanswered")
     expect(page.get_by_text("Unanswered questions", exact=True)).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     _shot(page, "5-unanswered")
+
+
+def _open_page(page: Page, title: str) -> None:
+    """Follow a menu link and wait until the address is that page's (a click is tried again if a
+    rerun swallowed it: that is the browser's timing, not the app's behaviour under test)."""
+    link = page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title)
+    target = link.get_attribute("href") or ""
+    for _ in range(3):
+        link.click()
+        try:
+            page.wait_for_url(target, timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    expect(page).to_have_url(target)
 
 
 def _first_manager(page: Page) -> None:
