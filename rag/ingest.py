@@ -31,6 +31,7 @@ from rag.ingest_embedding import (
     shared_limiter,
     take_unfinished,
 )
+from rag.parsing.html import HIDDEN_TEXT_REMOVED
 from rag.parsing.sandbox import ParseLimits, parse_isolated
 
 Progress = Callable[[float, str], None]
@@ -107,7 +108,8 @@ def _ingest(
     settings = console.settings
     if len(data) > settings.max_upload_bytes:
         raise RejectedFile(
-            f"The file is {len(data) / 1_048_576:.1f} MB; the limit is {settings.max_upload_mb:g} MB."
+            f"The file is {_megabytes(len(data), settings.max_upload_mb)} MB; "
+            f"the limit is {settings.max_upload_mb:g} MB."
         )
     with conn.begin():
         existing = find_by_hash(conn, console.kb, content_hash)
@@ -144,6 +146,8 @@ def _ingest(
     message = f"{len(chunks)} chunk{'' if len(chunks) == 1 else 's'}, {tokens:,} tokens"
     if stored.replaced:
         message += f" (version {stored.version} replaces the previous one)"
+    if HIDDEN_TEXT_REMOVED in parsed.flags:
+        message += "; hidden text (CSS-hidden or invisible elements) was left out"
     return IngestResult(filename, outcome, message, stored.id, len(chunks), tokens)
 
 
@@ -175,3 +179,12 @@ def _duplicate(filename: str, document_id: int, title: str) -> IngestResult:
     return IngestResult(
         filename, "duplicate", f"Same content as '{title}', already in the library.", document_id
     )
+
+
+def _megabytes(size: int, limit_mb: float) -> str:
+    """The size in MB, with as many decimals as it takes to show it is over the limit."""
+    for decimals in (1, 2, 3):
+        shown = f"{size / 1_048_576:.{decimals}f}"
+        if float(shown) > limit_mb:
+            return shown
+    return f"{size / 1_048_576:.6f}"

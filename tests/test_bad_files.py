@@ -76,7 +76,8 @@ def test_text_in_an_undeclared_encoding_is_detected_and_stored(make_console: Con
 
 def test_html_hidden_text_is_dropped_and_the_document_flagged(make_console: ConsoleFactory) -> None:
     console = make_console()
-    assert _ingest(console, bad_files.html_with_hidden_text()).outcome == "ingested"
+    result = _ingest(console, bad_files.html_with_hidden_text())
+    assert result.outcome == "ingested" and "hidden text" in result.message
     assert _rows(console.engine, "SELECT flags FROM documents") == [(["hidden_text_removed"],)]
     text = _chunk_text(console.engine)
     assert "Returns are accepted within 14 days." in text

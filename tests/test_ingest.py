@@ -158,6 +158,13 @@ def test_rejected_files_store_nothing_and_say_why(make_console: ConsoleFactory) 
     assert binary.outcome == "rejected"
     assert counts(console.engine)["documents"] == 0
     assert [o for o, _ in outcomes(console.engine)] == ["rejected", "rejected"]
+
+
+def test_a_file_just_over_the_limit_is_not_shown_as_the_limit(make_console: ConsoleFactory) -> None:
+    console = make_console(MAX_UPLOAD_MB="1")
+    result = ingest_file(console, "big.txt", b"w" * (1_048_576 + 1), user="ana")
+    assert result.outcome == "rejected"
+    assert result.message == "The file is 1.000001 MB; the limit is 1 MB."
     assert all(reason for _, reason in outcomes(console.engine))
 
 
