@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rag.console import Console
@@ -32,18 +33,33 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def ingest_paths(
-    console: Console, paths: list[Path], *, user: str, on_file: FileProgress | None = None
+    console: Console,
+    paths: list[Path],
+    *,
+    user: str,
+    on_file: FileProgress | None = None,
+    files_at_once: int = 1,
 ) -> list[IngestResult]:
-    results = []
-    for i, path in enumerate(paths):
+    """Ingest each file, `files_at_once` at a time (results in the order of `paths`).
+
+    More than one at a time overlaps one file's parsing (in its own process), embedding requests
+    and storing with another's; `on_file`'s progress is then called from worker threads, so a
+    Streamlit page, whose widgets live on its own thread, keeps the default of 1.
+    """
+
+    def one(item: tuple[int, Path]) -> IngestResult:
+        i, path = item
         progress = on_file(i, len(paths), path) if on_file else None
         try:
             data = path.read_bytes()
         except OSError as exc:
-            results.append(IngestResult(path.name, "rejected", f"Cannot read the file: {exc.strerror}"))
-            continue
-        results.append(ingest_file(console, path.name, data, user=user, progress=progress))
-    return results
+            return IngestResult(path.name, "rejected", f"Cannot read the file: {exc.strerror}")
+        return ingest_file(console, path.name, data, user=user, progress=progress)
+
+    if files_at_once <= 1 or len(paths) <= 1:
+        return [one(item) for item in enumerate(paths)]
+    with ThreadPoolExecutor(min(files_at_once, len(paths)), thread_name_prefix="ingest") as pool:
+        return list(pool.map(one, enumerate(paths)))
 
 
 def sample_files() -> list[Path]:

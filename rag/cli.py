@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="ingest files and folders")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--user", help="recorded as the uploader (default: CONSOLE_USER or your login)")
+    p.add_argument(
+        "--files-at-once", type=_positive_int, default=2, metavar="N", help="files ingested in parallel (2)"
+    )
     p.set_defaults(run=_ingest)
     p = sub.add_parser("ask", help="ask a question")
     p.add_argument("question")
@@ -82,7 +85,11 @@ def _ingest(console: Console, args: argparse.Namespace) -> int:
     files = collect_files(args.paths)
     started = time.perf_counter()
     results = ingest_paths(
-        console, files, user=args.user or console.settings.default_user, on_file=_progress_bar(sys.stderr)
+        console,
+        files,
+        user=args.user or console.settings.default_user,
+        on_file=_progress_bar(sys.stderr),
+        files_at_once=args.files_at_once,
     )
     for r in results:
         print(f"{r.outcome:<9} {r.filename}: {r.message}")

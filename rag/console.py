@@ -14,6 +14,7 @@ from rag.embedding import Embedder
 from rag.errors import DatabaseUnavailable
 from rag.generation import Generator
 from rag.knowledge_base import KnowledgeBaseRef, open_knowledge_base
+from rag.parsing.sandbox import prewarm as prewarm_parser
 from rag.providers import make_embedder, make_generator
 from rag.settings import Settings
 
@@ -52,6 +53,7 @@ def open_console(settings: Settings) -> Console:
     except BaseException:
         engine.dispose()
         raise
+    prewarm_parser()
     return Console(settings, engine, embedder, generator, kb)
 
 
