@@ -39,7 +39,7 @@ from rag.batch_ingest import ingest_paths
 from rag.chunking import chunk_sections
 from rag.console import Console, open_console
 from rag.embedding import Embedder, EmbeddingBatch
-from rag.ingest import ingest_file
+from rag.ingest import IngestResult, ingest_file
 from rag.parsing import parse_document
 from rag.settings import load_settings
 
@@ -163,14 +163,7 @@ def console_pipeline(console: Console, corpus: Corpus, name: str = "console") ->
     for file, data in corpus:
         clock.start_file()
         results.append(ingest_file(console, file, data, user="bench", progress=clock.progress))
-    seconds = time.perf_counter() - started
-    failed = [r for r in results if r.outcome != "ingested"]
-    if failed:
-        raise RuntimeError(f"{failed[0].filename}: {failed[0].message}")
-    chunks = sum(r.chunk_count for r in results)
-    size = console.settings.embedding_batch_size
-    requests = sum(-(-r.chunk_count // size) for r in results)
-    return Run(name, len(corpus), chunks, seconds, requests, clock.seconds)
+    return _run(name, console, results, time.perf_counter() - started, clock.seconds)
 
 
 def files_at_once_pipeline(console: Console, corpus: Corpus, folder: Path, *, files_at_once: int) -> Run:
@@ -182,14 +175,19 @@ def files_at_once_pipeline(console: Console, corpus: Corpus, folder: Path, *, fi
         paths.append(folder / file)
     started = time.perf_counter()
     results = ingest_paths(console, paths, user="bench", files_at_once=files_at_once)
-    seconds = time.perf_counter() - started
+    return _run(f"{files_at_once} at once", console, results, time.perf_counter() - started, None)
+
+
+def _run(
+    name: str, console: Console, results: list[IngestResult], seconds: float, stages: dict[str, float] | None
+) -> Run:
     failed = [r for r in results if r.outcome != "ingested"]
     if failed:
         raise RuntimeError(f"{failed[0].filename}: {failed[0].message}")
     chunks = sum(r.chunk_count for r in results)
     size = console.settings.embedding_batch_size
     requests = sum(-(-r.chunk_count // size) for r in results)
-    return Run(f"{files_at_once} at once", len(corpus), chunks, seconds, requests, None)
+    return Run(name, len(results), chunks, seconds, requests, stages)
 
 
 def _serve(delay_s: float, pipe: Pipe) -> None:
