@@ -21,9 +21,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.throwaway import throwaway_console
-from rag.batch_ingest import ingest_paths, sample_files
 from rag.console import Console
 from rag.demo import generate_demo_data
+from rag.ingest.batch import ingest_paths, sample_files
 
 DAYS = 30
 REPEATS = 5

@@ -25,10 +25,10 @@ from pathlib import Path
 from types import TracebackType
 
 from bench.throwaway import throwaway_console
-from rag.batch_ingest import sample_files
 from rag.console import Console
 from rag.errors import RejectedFile
-from rag.ingest import ingest_file
+from rag.ingest.batch import sample_files
+from rag.ingest.pipeline import ingest_file
 from rag.parsing import parse_document
 from rag.parsing.sandbox import ParseLimits, ParseStats, parse_isolated
 from tests.bad_files import BadFile, all_bad_files

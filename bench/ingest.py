@@ -33,13 +33,13 @@ import sqlalchemy as sa
 from bench.throwaway import throwaway_server
 from db.models import Chunk as ChunkRow
 from db.models import Document
-from rag.batch_ingest import ingest_paths
-from rag.chunking import chunk_sections
 from rag.console import Console, open_console
-from rag.embedding import Embedder, EmbeddingBatch
-from rag.ingest import IngestResult, ingest_file
+from rag.ingest.batch import ingest_paths
+from rag.ingest.pipeline import IngestResult, ingest_file
 from rag.parsing import parse_document
+from rag.providers.embedder import Embedder, EmbeddingBatch
 from rag.settings import load_settings
+from rag.text.chunking import chunk_sections
 
 SCIFACT = Path("/work/shared/data/scifact/corpus.jsonl.gz")
 MODEL = "text-embedding-3-small"

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import Pool
 
 from bench.service import FIRST_TOKEN_S, TOKEN_S, percentile, questions, service
-from rag.answering import ask
+from rag.answer.pipeline import ask
 from rag.console import Console
 
 SESSIONS = 20

@@ -2,7 +2,7 @@
 
 Not a test. Starts a throwaway embedded PostgreSQL with the app's migrations, bulk-loads SciFact's
 chunks (embedded once by the local model, cached under data/bench/) grown with noisy copies to
-each size, builds the knowledge base's HNSW index as the app does, then times `rag.retrieval.
+each size, builds the knowledge base's HNSW index as the app does, then times `rag.retrieval.search.
 retrieve` for SciFact's queries: the vector leg alone (mode dense, k 10) for each `hnsw.ef_search`,
 with its recall@10 against exact search, and the full hybrid query the chat runs. Exact search in
 numpy over the same vectors is the floor to beat. Sizes share one database and nest.
@@ -31,10 +31,10 @@ from bench.retrieval_load import load_rows
 from bench.throwaway import throwaway_server
 from db.engine import make_engine
 from db.migrate import upgrade
-from rag.knowledge_base import INDEX_TYPES, KnowledgeBaseRef, index_name, open_knowledge_base
-from rag.local_embedder import LocalEmbedder
-from rag.retrieval import query_values, retrieval_query, retrieve
-from rag.retrieval_params import RetrievalParams
+from rag.library.knowledge_bases import INDEX_TYPES, KnowledgeBaseRef, index_name, open_knowledge_base
+from rag.providers.local_embedder import LocalEmbedder
+from rag.retrieval.params import RetrievalParams
+from rag.retrieval.search import query_values, retrieval_query, retrieve
 
 K = 10
 WARMUP = 20  # queries run before timing, so the index is read from memory as in a busy console

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from rag.chunking import chunk_sections
 from rag.evaluation.beir import load_beir
-from rag.local_embedder import LocalEmbedder
 from rag.parsing.document import Section
+from rag.providers.local_embedder import LocalEmbedder
+from rag.text.chunking import chunk_sections
 
 Vectors = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

@@ -16,7 +16,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from rag.knowledge_base import KnowledgeBaseRef, ensure_vector_index, index_name
+from rag.library.knowledge_bases import KnowledgeBaseRef, ensure_vector_index, index_name
 
 SAMPLE_S = 0.2
 

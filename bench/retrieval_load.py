@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench.retrieval_corpus import RealCorpus, Vectors, grown_block, neighbours
-from rag.knowledge_base import KnowledgeBaseRef
-from rag.tokens import count_tokens
+from rag.library.knowledge_bases import KnowledgeBaseRef
+from rag.text.tokens import count_tokens
 
 CHUNKS_PER_DOCUMENT = 100
 BLOCK = 20_000

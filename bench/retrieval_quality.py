@@ -23,13 +23,13 @@ from bench.retrieval_corpus import RealCorpus, load_real_corpus
 from bench.retrieval_index import drop_index
 from bench.throwaway import throwaway_console
 from rag.console import Console
-from rag.embedding import EmbeddingBatch
 from rag.evaluation.beir import load_beir
 from rag.evaluation.corpus import open_eval_console, sync_corpus
 from rag.evaluation.runner import evaluate
-from rag.knowledge_base import INDEX_TYPES, ensure_vector_index
-from rag.local_embedder import LocalEmbedder
-from rag.tokens import count_tokens
+from rag.library.knowledge_bases import INDEX_TYPES, ensure_vector_index
+from rag.providers.embedder import EmbeddingBatch
+from rag.providers.local_embedder import LocalEmbedder
+from rag.text.tokens import count_tokens
 
 
 class CachedEmbedder(LocalEmbedder):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.throwaway import throwaway_server
-from rag.answering import AnswerResult, ask
-from rag.batch_ingest import ingest_paths, sample_files
+from rag.answer.pipeline import AnswerResult, ask
 from rag.console import Console, open_console
+from rag.ingest.batch import ingest_paths, sample_files
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answering import ask
+from rag.answer.pipeline import ask
 from rag.auth.roles import PAGE_ROLES, may_open
-from rag.document_store import document_count
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
+from rag.library.documents import document_count
 from ui.answer_view import failure_warning, show_answer, stream_answer
 from ui.auth import require_role
 from ui.cache_note import cached_caption

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from rag.auth.roles import PAGE_ROLES
-from rag.batch_ingest import ingest_paths, sample_files
-from rag.document_store import delete_document, list_documents, recent_ingestion_events
-from rag.ingest import IngestResult, ingest_file
+from rag.ingest.batch import ingest_paths, sample_files
+from rag.ingest.events import recent_ingestion_events
+from rag.ingest.pipeline import IngestResult, ingest_file
+from rag.library.documents import delete_document, list_documents
 from rag.parsing import SUPPORTED_EXTENSIONS
 from ui.auth import require_role
 from ui.console import current_user, get_console

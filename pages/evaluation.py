@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from rag.auth.roles import PAGE_ROLES
-from rag.document_store import list_documents
 from rag.errors import ConsoleError
 from rag.evaluation import EvaluationReport, evaluate, load_golden_set
+from rag.library.documents import list_documents
 from ui.auth import require_role
 from ui.console import get_console
 

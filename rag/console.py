@@ -10,12 +10,12 @@ from sqlalchemy.engine import Engine, make_url
 from db.embedded import EmbeddedDatabaseError, start_embedded
 from db.engine import make_engine
 from db.migrate import upgrade
-from rag.embedding import Embedder
 from rag.errors import DatabaseUnavailable
-from rag.generation import Generator
-from rag.knowledge_base import KnowledgeBaseRef, open_knowledge_base
+from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.parsing.sandbox import prewarm as prewarm_parser
-from rag.providers import make_embedder, make_generator
+from rag.providers.embedder import Embedder
+from rag.providers.factory import make_embedder, make_generator
+from rag.providers.generator import Generator
 from rag.settings import Settings
 
 

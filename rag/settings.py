@@ -15,32 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import ConfigError
-from rag.retrieval_params import RetrievalParams
+from rag.retrieval.params import RetrievalParams
+from rag.usage.pricing import DEFAULT_PRICES, Price
 
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
 SECRETS_FILE = Path(".streamlit/secrets.toml")
-
-
-@dataclass(frozen=True)
-class Price:
-    """Dollars per million tokens."""
-
-    input: float
-    output: float = 0.0
-
-
-DEFAULT_PRICES: dict[str, Price] = {
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60),
-    "gpt-4.1": Price(2.00, 8.00),
-    "gpt-4.1-mini": Price(0.40, 1.60),
-    "text-embedding-3-small": Price(0.02),
-    "text-embedding-3-large": Price(0.13),
-    "text-embedding-ada-002": Price(0.10),
-    LOCAL_EMBEDDING_MODEL: Price(0.0),
-    "extractive": Price(0.0),
-}
 
 
 @dataclass(frozen=True)

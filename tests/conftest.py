@@ -20,11 +20,11 @@ from sqlalchemy.engine import make_url
 from db.engine import make_engine
 from db.migrate import upgrade
 from rag.console import Console
-from rag.embedding import Embedder
-from rag.extractive import ExtractiveGenerator
-from rag.generation import Generator
-from rag.knowledge_base import open_knowledge_base
-from rag.local_embedder import LocalEmbedder
+from rag.library.knowledge_bases import open_knowledge_base
+from rag.providers.embedder import Embedder
+from rag.providers.extractive import ExtractiveGenerator
+from rag.providers.generator import Generator
+from rag.providers.local_embedder import LocalEmbedder
 from rag.settings import Settings, load_settings
 from tests.fakes import HashEmbedder
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rag.embedding import EmbeddingBatch
 from rag.errors import ModelError
-from rag.generation import AnswerRequest, Generation, Usage
+from rag.providers.embedder import EmbeddingBatch
+from rag.providers.generator import AnswerRequest, Generation, Usage
 
 
 class HashEmbedder:

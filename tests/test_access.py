@@ -18,7 +18,7 @@ from db.engine import make_engine
 from rag.auth.roles import PAGE_ROLES, ROLE_LABELS, ROLES
 from rag.auth.users import change_role, set_active
 from rag.console import open_console
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.conftest import copied_database
 from tests.signin import PASSWORD, email_for, ensure_account, sign_in_as

@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.pool import QueuePool
 
 from rag.analytics import Period, cost_totals, invalidate_rollups
-from rag.answer_cache import CacheScope, find_similar, normalise_question, remember
-from rag.answer_text import NOT_KNOWN
-from rag.answering import AnswerResult, ask
+from rag.answer.cache import CacheScope, find_similar, normalise_question, remember
+from rag.answer.not_known import NOT_KNOWN
+from rag.answer.pipeline import AnswerResult, ask
 from rag.console import Console, open_console
-from rag.document_store import delete_document
 from rag.errors import ConfigError, ModelError
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
+from rag.library.documents import delete_document
 from rag.settings import load_settings
 from tests.conftest import ConsoleFactory, settings_for
 from tests.fakes import HashEmbedder, ScriptedGenerator

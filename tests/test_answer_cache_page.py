@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rag.console import open_console
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.test_pages import APP, app_env, button, run
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag.answer_text import NOT_KNOWN
-from rag.answering import AnswerResult, ask
-from rag.batch_ingest import ingest_paths, sample_files
+from rag.answer.not_known import NOT_KNOWN
+from rag.answer.pipeline import AnswerResult, ask
 from rag.console import Console
 from rag.errors import ModelError, QuestionRejected
-from rag.extractive import ExtractiveGenerator
-from rag.ingest import ingest_file
-from rag.local_embedder import LocalEmbedder
+from rag.ingest.batch import ingest_paths, sample_files
+from rag.ingest.pipeline import ingest_file
+from rag.providers.extractive import ExtractiveGenerator
+from rag.providers.local_embedder import LocalEmbedder
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder, ScriptedGenerator
 

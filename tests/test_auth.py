@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.engine import make_engine
+from rag.answer.conversations import list_conversations, start_conversation
 from rag.auth.audit import audit_entries
 from rag.auth.passwords import hash_password, verify_password
 from rag.auth.users import (
@@ -24,7 +25,6 @@ from rag.auth.users import (
     set_password,
     sign_in,
 )
-from rag.conversations import list_conversations, start_conversation
 from rag.errors import ConfigError, InvalidInput, SignInRefused
 from tests.conftest import ConsoleFactory, settings_for
 
@@ -158,8 +158,8 @@ def test_the_last_active_manager_stays_one(engine: Engine) -> None:
 def test_administrative_actions_are_audited_with_who_did_them(
     engine: Engine, make_console: ConsoleFactory
 ) -> None:
-    from rag.document_store import delete_document, list_documents
-    from rag.ingest import ingest_file
+    from rag.ingest.pipeline import ingest_file
+    from rag.library.documents import delete_document, list_documents
 
     add_user(engine, "boss@example.com", "manager", actor="first run", password=PASSWORD)
     add_user(engine, "ana@example.com", "agent", actor="boss@example.com", password=PASSWORD)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rag.console import Console
-from rag.ingest import IngestResult, ingest_file
+from rag.ingest.pipeline import IngestResult, ingest_file
 from tests import bad_files
 from tests.bad_files import BadFile
 from tests.conftest import ConsoleFactory

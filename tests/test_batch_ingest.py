@@ -8,8 +8,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from rag.batch_ingest import ingest_paths
-from rag.embedding import EmbeddingBatch
+from rag.ingest.batch import ingest_paths
+from rag.providers.embedder import EmbeddingBatch
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 

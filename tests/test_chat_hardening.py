@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rag.console import open_console
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
 from tests.signin import sign_in_as

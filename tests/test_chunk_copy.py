@@ -9,9 +9,9 @@ from sqlalchemy.engine import Connection
 
 from db.models import Chunk as ChunkRow
 from db.models import Document
-from rag.chunking import Chunk
 from rag.console import Console
-from rag.document_store import NewDocument, store_document
+from rag.library.documents import NewDocument, store_document
+from rag.text.chunking import Chunk
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunking import chunk_sections, joined_text
 from rag.parsing.document import Section
-from rag.tokens import count_tokens, encoding
+from rag.text.chunking import chunk_sections, joined_text
+from rag.text.tokens import count_tokens, encoding
 
 WORDS = [
     "refund",

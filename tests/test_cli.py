@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag.answer_text import NOT_KNOWN
+from rag.answer.not_known import NOT_KNOWN
 from tests.sample_files import make_pdf
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 from db.engine import make_engine
-from rag.answering import ask
+from rag.answer.pipeline import ask
 from rag.console import Console, open_console
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag.answer_text import NOT_KNOWN
-from rag.answering import ask
+from rag.answer.not_known import NOT_KNOWN
+from rag.answer.pipeline import ask
 from rag.console import Console
 from rag.demo import AGENTS, TEMPLATES, generate_demo_data, remove_demo_data
-from rag.ingest import ingest_file
-from rag.pricing import cost_usd
+from rag.ingest.pipeline import ingest_file
+from rag.usage.pricing import cost_usd
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 from tests.test_cli import run_cli

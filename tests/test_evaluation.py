@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag.document_store import document_count
 from rag.errors import ConfigError
 from rag.evaluation import (
     evaluate,
@@ -25,7 +24,8 @@ from rag.evaluation import (
     recall_at_k,
     sync_corpus,
 )
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
+from rag.library.documents import document_count
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 

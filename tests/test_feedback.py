@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from db.models import Answer
+from rag.answer.feedback import MAX_COMMENT_CHARS, REASON_LABELS, REASONS, feedback_for, record_feedback
 from rag.console import Console
-from rag.feedback import MAX_COMMENT_CHARS, REASON_LABELS, REASONS, feedback_for, record_feedback
 from tests.conftest import ConsoleFactory
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from rag.document_store import list_documents
 from rag.errors import RejectedFile
 from rag.evaluation import evaluate, load_golden_set
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
+from rag.library.documents import list_documents
 from tests.conftest import ConsoleFactory
 
 DOCS = {

@@ -9,10 +9,10 @@ import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
 from db.models import Chunk as ChunkRow
-from rag.chunking import chunk_sections
-from rag.document_store import NewDocument, delete_document, list_documents, store_document
-from rag.ingest import ingest_file
+from rag.ingest.pipeline import ingest_file
+from rag.library.documents import NewDocument, delete_document, list_documents, store_document
 from rag.parsing import parse_document
+from rag.text.chunking import chunk_sections
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 from tests.sample_files import make_pdf

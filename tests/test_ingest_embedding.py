@@ -12,14 +12,14 @@ import numpy as np
 import openai
 import pytest
 
-from rag import ingest_embedding
-from rag.call_log import CallRecord
-from rag.embedding import EmbeddingBatch
+from rag.ingest import embedding_batches as ingest_embedding
 from rag.errors import ConfigError, ModelError
-from rag.ingest_embedding import BatchPolicy, embed_in_batches, ingestion_policy
-from rag.model_retry import RetryPolicy
-from rag.openai_embedder import OpenAIEmbedder
-from rag.rate_limit import RateLimiter
+from rag.ingest.embedding_batches import BatchPolicy, embed_in_batches, ingestion_policy
+from rag.ingest.rate_limit import RateLimiter
+from rag.providers.embedder import EmbeddingBatch
+from rag.providers.openai_embedder import OpenAIEmbedder
+from rag.providers.retry import RetryPolicy
+from rag.usage.calls import CallRecord
 from tests.conftest import settings_for
 from tests.fake_openai import FakeOpenAI
 from tests.fakes import HashEmbedder

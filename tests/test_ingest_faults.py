@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from rag.embedding import EmbeddingBatch
-from rag.ingest import IngestResult, ingest_file
+from rag.ingest.pipeline import IngestResult, ingest_file
+from rag.providers.embedder import EmbeddingBatch
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rag.answering import AnswerResult, ask
-from rag.citations import cited_numbers, drop_unknown_citations
+from rag.answer.citations import cited_numbers, drop_unknown_citations
+from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.safe_markdown import known_urls, safe_markdown
 from rag.console import Console, open_console
-from rag.ingest import ingest_file
-from rag.openai_chat import PROMPTS_DIR
-from rag.safe_markdown import known_urls, safe_markdown
+from rag.ingest.pipeline import ingest_file
+from rag.providers.openai_chat import PROMPTS_DIR
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
 

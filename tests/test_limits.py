@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from rag.answering import ask
+from rag.answer.limits import tokens_last_day
+from rag.answer.pipeline import ask
 from rag.console import Console, open_console
 from rag.errors import ConfigError, LimitReached, QuestionRejected
-from rag.ingest import ingest_file
-from rag.limits import tokens_last_day
+from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
 

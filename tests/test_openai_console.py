@@ -24,13 +24,13 @@ from db.models import (
     KnowledgeBase,
     ModelCall,
 )
-from rag.answer_text import NOT_KNOWN
-from rag.answering import AnswerResult, ask
+from rag.answer.not_known import NOT_KNOWN
+from rag.answer.pipeline import AnswerResult, ask
 from rag.console import Console, open_console
 from rag.errors import EmbeddingModelMismatch
-from rag.ingest import IngestResult, ingest_file
-from rag.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, render_source
-from rag.openai_embedder import OpenAIEmbedder
+from rag.ingest.pipeline import IngestResult, ingest_file
+from rag.providers.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, render_source
+from rag.providers.openai_embedder import OpenAIEmbedder
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI, serve
 

@@ -11,14 +11,15 @@ import numpy as np
 import openai
 import pytest
 
-from rag.answer_text import NOT_KNOWN, is_not_known
+from rag.answer.not_known import NOT_KNOWN, is_not_known
 from rag.errors import ModelError
-from rag.generation import AnswerRequest, Passage, Turn, Usage
-from rag.model_retry import RetryPolicy, retry_after_s
-from rag.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, build_messages
-from rag.openai_client import make_client, model_error
-from rag.openai_embedder import OpenAIEmbedder
-from rag.providers import make_embedder, make_generator
+from rag.providers.factory import make_embedder, make_generator
+from rag.providers.generator import AnswerRequest, Turn, Usage
+from rag.providers.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, build_messages
+from rag.providers.openai_client import make_client, model_error
+from rag.providers.openai_embedder import OpenAIEmbedder
+from rag.providers.retry import RetryPolicy, retry_after_s
+from rag.retrieval.passage import Passage
 from rag.settings import load_settings
 from tests.fake_openai import FakeOpenAI
 

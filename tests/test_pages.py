@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, Widget
 
-from rag.answer_text import NOT_KNOWN
-from rag.batch_ingest import sample_files
+from rag.answer.not_known import NOT_KNOWN
+from rag.ingest.batch import sample_files
 from tests.conftest import copied_database
 from tests.sample_files import make_pdf
 

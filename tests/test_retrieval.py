@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from rag.ingest import ingest_file
-from rag.local_embedder import LocalEmbedder
-from rag.retrieval import retrieve
-from rag.retrieval_params import RetrievalParams
+from rag.ingest.pipeline import ingest_file
+from rag.providers.local_embedder import LocalEmbedder
+from rag.retrieval.params import RetrievalParams
+from rag.retrieval.search import retrieve
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -135,7 +135,7 @@ def test_keyword_candidates_come_from_the_questions_less_common_words(make_conso
 
 
 def test_a_small_knowledge_base_beside_a_large_one_still_gets_k_results(make_console: ConsoleFactory) -> None:
-    from rag.knowledge_base import open_knowledge_base
+    from rag.library.knowledge_bases import open_knowledge_base
 
     big = make_console()
     for i in range(60):
@@ -165,8 +165,8 @@ def test_retrieval_params_are_validated() -> None:
 
 def random_collection(console, n: int, seed: int):  # type: ignore[no-untyped-def]
     """`n` random unit vectors stored as one document's chunks; returns them in chunk-id order."""
-    from rag.chunking import Chunk
-    from rag.document_store import NewDocument, store_document
+    from rag.library.documents import NewDocument, store_document
+    from rag.text.chunking import Chunk
 
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, console.embedder.dimensions)).astype(np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.safe_markdown import known_urls, safe_markdown
+from rag.answer.safe_markdown import known_urls, safe_markdown
 
 SOURCE_URL = "https://help.example.com/returns"
 

@@ -14,10 +14,16 @@ from db.engine import make_engine
 from db.migrate import is_current, upgrade
 from db.models import Base
 from rag.errors import EmbeddingModelMismatch
-from rag.ingest import ingest_file
-from rag.knowledge_base import INDEX_TYPE, INDEX_TYPES, ensure_vector_index, index_name, open_knowledge_base
-from rag.retrieval import query_values, retrieval_query, retrieve
-from rag.retrieval_params import RetrievalParams
+from rag.ingest.pipeline import ingest_file
+from rag.library.knowledge_bases import (
+    INDEX_TYPE,
+    INDEX_TYPES,
+    ensure_vector_index,
+    index_name,
+    open_knowledge_base,
+)
+from rag.retrieval.params import RetrievalParams
+from rag.retrieval.search import query_values, retrieval_query, retrieve
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -112,7 +118,7 @@ def test_an_index_of_the_other_type_keeps_serving_its_knowledge_base(make_consol
 
 
 def test_text_statistics_follow_every_insert_replace_and_delete(make_console: ConsoleFactory) -> None:
-    from rag.document_store import delete_document
+    from rag.library.documents import delete_document
 
     console = make_console(CHUNK_TOKENS="40", CHUNK_OVERLAP="5")
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import ConfigError
-from rag.settings import Price, load_settings
+from rag.settings import load_settings
+from rag.usage.pricing import Price
 
 
 def test_defaults_are_embedded_local_and_offline() -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rag import tokens
+from rag.text import tokens
 
 
 def test_bundled_file_matches_tiktokens_own_hash() -> None:
@@ -25,7 +25,7 @@ def test_encoding_counts_like_cl100k_base() -> None:
 
 def test_loads_with_no_network_and_an_empty_cache(tmp_path: pytest.TempPathFactory) -> None:
     # A fresh process with an empty cache and every proxy pointing nowhere: only the wheel's file works.
-    code = "from rag.tokens import count_tokens; print(count_tokens('offline tokens'))"
+    code = "from rag.text.tokens import count_tokens; print(count_tokens('offline tokens'))"
     env = {
         "TIKTOKEN_CACHE_DIR": str(tmp_path),
         "HTTPS_PROXY": "http://127.0.0.1:9",
@@ -39,7 +39,7 @@ def test_loads_with_no_network_and_an_empty_cache(tmp_path: pytest.TempPathFacto
 
 def test_a_tampered_cache_file_is_replaced_from_the_wheel(tmp_path: pytest.TempPathFactory) -> None:
     code = (
-        "import hashlib, os, pathlib; from rag import tokens\n"
+        "import hashlib, os, pathlib; from rag.text import tokens\n"
         "p = pathlib.Path(os.environ['TIKTOKEN_CACHE_DIR']) / hashlib.sha1(tokens.BLOB_URL.encode()).hexdigest()\n"
         "p.write_bytes(b'tampered')\n"
         "print(tokens.count_tokens('hello world'))"

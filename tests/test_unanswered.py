@@ -17,12 +17,12 @@ from rag.analytics.unanswered import (
     resolve_group,
     unanswered_groups,
 )
-from rag.answering import AnswerResult, ask
+from rag.answer.feedback import record_feedback
+from rag.answer.pipeline import AnswerResult, ask
 from rag.console import Console
-from rag.extractive import ExtractiveGenerator
-from rag.feedback import record_feedback
-from rag.ingest import ingest_file
-from rag.local_embedder import LocalEmbedder
+from rag.ingest.pipeline import ingest_file
+from rag.providers.extractive import ExtractiveGenerator
+from rag.providers.local_embedder import LocalEmbedder
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 

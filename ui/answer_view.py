@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from rag.generation import Passage
-from rag.safe_markdown import known_urls, safe_markdown
+from rag.answer.safe_markdown import known_urls, safe_markdown
+from rag.retrieval.passage import Passage
 
 
 def show_answer(text: str, passages: list[Passage]) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import streamlit as st
 
+from rag.answer.conversations import conversation_exchanges, conversation_owner, list_conversations
 from rag.auth.roles import MANAGER
 from rag.console import Console
-from rag.conversations import conversation_exchanges, conversation_owner, list_conversations
 from ui.auth import SignedIn
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from rag.answer.feedback import REASON_LABELS, record_feedback
 from rag.console import Console
-from rag.feedback import REASON_LABELS, record_feedback
 
 
 def feedback_widget(console: Console, answer_id: int, user: str) -> None:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, Feedback
-from rag.answering import ask
+from rag.answer.pipeline import ask
 from rag.console import Console
 
 MAX_EXAMPLES = 5

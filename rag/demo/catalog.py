@@ -10,14 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from db.models import Chunk, Document
-from rag.answer_text import NOT_KNOWN
+from rag.answer.not_known import NOT_KNOWN
 from rag.console import Console
 from rag.demo.copy_text import NULL, Bools, Floats, Ints, esc
 from rag.demo.templates import DEMO_TITLE_PREFIX, TEMPLATES, Template
-from rag.embedding import Embedder
 from rag.errors import ModelError
-from rag.retrieval import format_location
-from rag.tokens import count_tokens
+from rag.providers.embedder import Embedder
+from rag.retrieval.search import format_location
+from rag.text.tokens import count_tokens
 
 CANDIDATES = 8  # passages a question variant can cite, best first
 SNIPPET_CHARS = 300

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rag.answer_text import NOT_KNOWN
+from rag.answer.not_known import NOT_KNOWN
 from rag.console import Console
 from rag.demo.catalog import Catalog
 from rag.demo.copy_text import NULL, Ints, copy, esc, fixed, flags, num, timestamps
 from rag.demo.templates import AGENTS, COMMENTS, DOWN_REASONS, ERRORS, HOURLY, KNOWLEDGE_MANAGER, MODELS
 from rag.demo.traffic import Traffic, simulate
-from rag.pricing import cost_usd
-from rag.settings import OPENAI_EMBEDDING_MODEL, Price
+from rag.settings import OPENAI_EMBEDDING_MODEL
+from rag.usage.pricing import Price, cost_usd
 
 QUERY_CALL = f"query_embedding\topenai\t{OPENAI_EMBEDDING_MODEL}"
 # fmt: off

@@ -18,14 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Document
-from rag.call_log import CallRecord, record_calls, timed_embed
-from rag.chunking import chunk_sections
 from rag.console import Console
-from rag.document_store import NewDocument, store_document
 from rag.errors import ConfigError
 from rag.evaluation.beir import BeirDataset, BeirDocument
-from rag.knowledge_base import KnowledgeBaseRef, open_knowledge_base
+from rag.library.documents import NewDocument, store_document
+from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.parsing.document import Section
+from rag.providers.embedder import timed_embed
+from rag.text.chunking import chunk_sections
+from rag.usage.calls import CallRecord, record_calls
 
 KIND = "beir"
 DOCUMENTS_PER_TRANSACTION = 250

@@ -11,9 +11,9 @@ import csv
 import io
 import json
 
-from rag.document_store import DocumentSummary
 from rag.errors import RejectedFile
 from rag.evaluation.beir import BeirDataset
+from rag.library.documents import DocumentSummary
 
 MAX_QUESTIONS = 2000
 

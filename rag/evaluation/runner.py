@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from rag.call_log import CallRecord, record_calls, timed_embed
 from rag.console import Console
 from rag.evaluation.beir import BeirDataset
 from rag.evaluation.corpus import Counter, document_ids
 from rag.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from rag.generation import Passage
-from rag.retrieval import retrieve
+from rag.providers.embedder import timed_embed
+from rag.retrieval.passage import Passage
+from rag.retrieval.search import retrieve
+from rag.usage.calls import CallRecord, record_calls
 
 # Chunks fetched per query: enough to rank 100 distinct documents when documents have a few chunks.
 CHUNKS_PER_QUERY = 300

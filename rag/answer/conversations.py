@@ -1,0 +1,135 @@
+"""Conversations and the recent turns a follow-up question is read with."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from db.models import Answer, AnswerSource, Conversation
+from rag.providers.generator import Turn
+from rag.retrieval.passage import Passage
+
+
+def start_conversation(engine: Engine, *, user: str, title: str) -> uuid.UUID:
+    with engine.begin() as conn:
+        new_id: uuid.UUID = conn.execute(
+            sa.insert(Conversation).values(user_name=user, title=title[:120]).returning(Conversation.id)
+        ).scalar_one()
+    return new_id
+
+
+def recent_turns(engine: Engine, conversation_id: uuid.UUID | None, *, limit: int) -> list[Turn]:
+    """The last `limit` answered-or-not exchanges, oldest first; failed ones are left out."""
+    if conversation_id is None or limit <= 0:
+        return []
+    query = (
+        sa.select(Answer.question, Answer.answer)
+        .where(Answer.conversation_id == conversation_id, Answer.error_code.is_(None))
+        .order_by(Answer.created_at.desc(), Answer.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [Turn(r.question, r.answer) for r in reversed(rows)]
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: uuid.UUID
+    user: str
+    title: str
+    started_at: datetime
+    questions: int
+
+
+@dataclass(frozen=True)
+class PastExchange:
+    answer_id: int
+    question: str
+    answer: str
+    answered: bool
+    error: str | None
+    passages: list[Passage]
+    cited: set[int]
+
+
+def list_conversations(engine: Engine, *, user: str | None, limit: int = 30) -> list[ConversationSummary]:
+    """Newest first: one person's (`user`), or everyone's when `user` is None (managers review)."""
+    questions = (
+        sa.select(sa.func.count())
+        .where(Answer.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    query = sa.select(
+        Conversation.id, Conversation.user_name, Conversation.title, Conversation.created_at, questions
+    ).order_by(Conversation.created_at.desc())
+    if user is not None:
+        query = query.where(Conversation.user_name == user)
+    with engine.connect() as conn:
+        return [ConversationSummary(*row) for row in conn.execute(query.limit(limit))]
+
+
+def conversation_owner(engine: Engine, conversation_id: uuid.UUID) -> str | None:
+    with engine.connect() as conn:
+        owner: str | None = conn.execute(
+            sa.select(Conversation.user_name).where(Conversation.id == conversation_id)
+        ).scalar_one_or_none()
+    return owner
+
+
+def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[PastExchange]:
+    """Every exchange of a conversation, oldest first, with the passages as they were retrieved."""
+    with engine.connect() as conn:
+        answers = conn.execute(
+            sa.select(Answer.id, Answer.question, Answer.answer, Answer.answered, Answer.error)
+            .where(Answer.conversation_id == conversation_id)
+            .order_by(Answer.created_at, Answer.id)
+        ).all()
+        sources = conn.execute(
+            sa.select(
+                AnswerSource.answer_id,
+                AnswerSource.number,
+                AnswerSource.chunk_id,
+                AnswerSource.document_id,
+                AnswerSource.document_title,
+                AnswerSource.location,
+                AnswerSource.snippet,
+                AnswerSource.score,
+                AnswerSource.cited,
+            )
+            .where(AnswerSource.answer_id.in_([a.id for a in answers]))
+            .order_by(AnswerSource.answer_id, AnswerSource.number)
+        ).all()
+    by_answer: dict[int, list[Any]] = {}
+    for source in sources:
+        by_answer.setdefault(source.answer_id, []).append(source)
+    return [
+        PastExchange(
+            answer_id=a.id,
+            question=a.question,
+            answer=a.answer,
+            answered=a.answered,
+            error=a.error,
+            passages=[_passage(s) for s in by_answer.get(a.id, [])],
+            cited={s.number for s in by_answer.get(a.id, []) if s.cited},
+        )
+        for a in answers
+    ]
+
+
+def _passage(s: Any) -> Passage:
+    return Passage(
+        number=s.number,
+        chunk_id=s.chunk_id or 0,
+        document_id=s.document_id or 0,
+        document=s.document_title,
+        location=s.location,
+        text=s.snippet,
+        score=s.score,
+    )

@@ -1,0 +1,142 @@
+"""Retrieval: pgvector cosine, PostgreSQL full-text, or both fused by reciprocal rank, in one query.
+
+Each leg ranks its `depth` best chunks; a chunk's fused score is the sum over legs of
+weight / (rrf_k + rank). Every passage also carries its cosine similarity to the question, which is
+what relevance thresholds and the UI use, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from rag.library.knowledge_bases import KnowledgeBaseRef, indexed_expression, vector_type
+from rag.retrieval.params import RetrievalParams
+from rag.retrieval.passage import Passage
+
+# Full-text candidates are the chunks holding at least one of the question's less common lexemes
+# (found in at most this share of chunks); all its lexemes still count in the score. A chunk that
+# shares only common words with the question almost never ranks high, and skipping those chunks
+# keeps the query from scoring half the collection. With no less common lexeme, all count.
+COMMON_SHARE = 0.05
+
+
+def retrieve(
+    engine: Engine,
+    kb: KnowledgeBaseRef,
+    queries: list[str],
+    query_vectors: npt.NDArray[np.float32],
+    params: RetrievalParams,
+) -> list[Passage]:
+    """The k best chunks for any of the queries (a chunk keeps its best fused score), numbered 1..k."""
+    best: dict[int, sa.Row[tuple[object, ...]]] = {}
+    sql = retrieval_query(kb, params.mode)
+    with engine.begin() as conn:
+        # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
+        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
+        for text, vector in zip(queries, query_vectors, strict=True):
+            values = query_values(kb, text, vector, params)
+            for row in conn.execute(sql, values):
+                if row.id not in best or row.fused > best[row.id].fused:
+                    best[row.id] = row
+    ranked = sorted(best.values(), key=lambda r: r.fused, reverse=True)[: params.k]
+    return [
+        Passage(
+            number=i,
+            chunk_id=r.id,
+            document_id=r.document_id,
+            document=r.title,
+            location=format_location(r.page_start, r.page_end, None if r.heading == r.title else r.heading),
+            text=r.text,
+            score=float(r.score),
+        )
+        for i, r in enumerate(ranked, start=1)
+    ]
+
+
+def query_values(
+    kb: KnowledgeBaseRef, text: str, vector: npt.NDArray[np.float32], params: RetrievalParams
+) -> dict[str, object]:
+    """The bound parameters of `retrieval_query` for one question."""
+    return {
+        "q": _literal(vector),
+        "text": text,
+        "kb": kb.id,
+        "k": params.k,
+        "depth": params.depth,
+        "rrf": params.rrf_k,
+        "wd": params.dense_weight,
+        "wk": params.keyword_weight,
+        "common": COMMON_SHARE,
+    }
+
+
+def retrieval_query(kb: KnowledgeBaseRef, mode: str) -> sa.TextClause:
+    """The one statement `retrieve` runs per question (public so that benchmarks can EXPLAIN it)."""
+    # The cast must read exactly like the partial index's expression for the planner to use it;
+    # the type is one of ours and the dimension an int, so formatting them in is safe.
+    distance = f"({indexed_expression(kb)} <=> CAST(:q AS {vector_type(kb)}))"
+    # Scores come from the stored full-precision vectors, whatever the index holds.
+    exact = f"(c.embedding::vector({int(kb.dimensions)}) <=> CAST(:q AS vector({int(kb.dimensions)})))"
+    dense = (
+        f"SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ("
+        f"SELECT c.id, {distance} AS distance FROM chunks c WHERE c.knowledge_base_id = :kb "
+        f"ORDER BY {distance} LIMIT :depth) AS d"
+    )
+    # BM25 over the full-text index. The question's lexemes come from the same parser as the
+    # documents' (so "NW-4471" matches however PostgreSQL splits it); their OR finds candidates
+    # (an AND of every word would find nothing); each matching lexeme adds idf * saturated term
+    # frequency (k1 = 1.2, b = 0.75, length in lexemes). Plain ts_rank has no idf: words every
+    # chunk contains would outrank the one rare word that matters. setweight + ts_filter keep only
+    # the question's lexemes of each candidate before unnesting, so the join stays small.
+    keyword_stats = (
+        "stats AS (SELECT greatest(chunk_count, 1)::float AS n, "
+        "greatest(lexeme_count::float / greatest(chunk_count, 1), 1) AS avgdl "
+        "FROM knowledge_bases WHERE id = :kb), "
+        "lexemes AS (SELECT DISTINCT u.lexeme FROM unnest(to_tsvector('english', :text)) AS u), "
+        "terms AS (SELECT l.lexeme, df.df, s.n, ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
+        "FROM lexemes l CROSS JOIN stats s CROSS JOIN LATERAL (SELECT count(*)::float AS df FROM chunks c "
+        "WHERE c.knowledge_base_id = :kb AND c.tsv @@ quote_literal(l.lexeme)::tsquery) AS df), "
+        "query AS (SELECT coalesce("
+        "string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE df > 0 AND df <= :common * n), "
+        "string_agg(quote_literal(lexeme), ' | '))::tsquery AS q, array_agg(lexeme) AS words FROM terms), "
+    )
+    keyword = (
+        "SELECT id, row_number() OVER (ORDER BY bm25 DESC, id) AS rank FROM ("
+        "SELECT m.id, sum(t.idf * cardinality(u.positions) * 2.2 / (cardinality(u.positions) "
+        "+ 1.2 * (0.25 + 0.75 * length(m.tsv) / s.avgdl))) AS bm25 "
+        "FROM (SELECT c.id, c.tsv, ts_filter(setweight(setweight(c.tsv, 'D'), 'A', query.words), '{a}') "
+        "AS hits FROM chunks c, query WHERE c.knowledge_base_id = :kb AND c.tsv @@ query.q) AS m "
+        "CROSS JOIN stats s CROSS JOIN LATERAL unnest(m.hits) AS u "
+        "JOIN terms t ON t.lexeme = u.lexeme "
+        "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
+    )
+    none = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
+    return sa.text(
+        f"WITH {keyword_stats if mode != 'dense' else ''}"
+        f"dense AS ({dense if mode != 'keyword' else none}), "
+        f"keyword AS ({keyword if mode != 'dense' else none}), "
+        "fused AS (SELECT COALESCE(dense.id, keyword.id) AS id, "
+        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused "
+        "FROM dense FULL OUTER JOIN keyword ON dense.id = keyword.id) "
+        f"SELECT c.id, c.document_id, d.title, c.page_start, c.page_end, c.heading, c.text, "
+        f"1 - {exact} AS score, f.fused "
+        "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
+        "ORDER BY f.fused DESC, c.id LIMIT :k"
+    )
+
+
+def _literal(vector: npt.NDArray[np.float32]) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def format_location(page_start: int | None, page_end: int | None, heading: str | None) -> str:
+    parts = []
+    if page_start is not None:
+        parts.append(f"p. {page_start}" if page_end in (None, page_start) else f"pp. {page_start}–{page_end}")
+    if heading:
+        parts.append(heading)
+    return " · ".join(parts)
