@@ -25,6 +25,8 @@ from rag.providers.embedder import Embedder
 from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.generator import Generator
 from rag.providers.local_embedder import LocalEmbedder
+from rag.providers.rate_limit import RateLimiters
+from rag.providers.resume_cache import ResumeCache
 from rag.settings import Settings, load_settings
 from tests.fakes import HashEmbedder
 
@@ -112,7 +114,15 @@ def make_console(database_url: str, tmp_path: Path) -> Iterator[ConsoleFactory]:
         engine = make_engine(database_url)
         engines.append(engine)
         kb = open_knowledge_base(engine, settings.knowledge_base, embedder)
-        return Console(settings, engine, embedder, generator, kb)
+        return Console(
+            settings=settings,
+            engine=engine,
+            embedder=embedder,
+            generator=generator,
+            kb=kb,
+            rate_limiters=RateLimiters(),
+            resume_cache=ResumeCache(),
+        )
 
     yield build
     for engine in engines:

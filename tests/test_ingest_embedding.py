@@ -12,12 +12,12 @@ import numpy as np
 import openai
 import pytest
 
-from rag.ingest import embedding_batches as ingest_embedding
 from rag.errors import ConfigError, ModelError
 from rag.ingest.embedding_batches import BatchPolicy, embed_in_batches, ingestion_policy
-from rag.ingest.rate_limit import RateLimiter
 from rag.providers.embedder import EmbeddingBatch
 from rag.providers.openai_embedder import OpenAIEmbedder
+from rag.providers.rate_limit import RateLimiter
+from rag.providers.resume_cache import ResumeCache
 from rag.providers.retry import RetryPolicy
 from rag.usage.calls import CallRecord
 from tests.conftest import settings_for
@@ -258,8 +258,8 @@ def test_settings_refuse_impossible_values(name: str, value: str) -> None:
         settings_for(**{name: value})
 
 
-def test_unfinished_embeddings_are_bounded_by_documents_and_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_embedding, "_unfinished", type(ingest_embedding._unfinished)())
+def test_unfinished_embeddings_are_bounded_by_documents_and_vectors() -> None:
+    ingest_embedding = ResumeCache()  # as each console holds one
     one = {0: np.zeros((4, 8), dtype=np.float32)}
     for n in range(ingest_embedding.MAX_UNFINISHED + 1):
         ingest_embedding.keep_unfinished(f"doc{n}", dict(one))

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from rag.answer.not_known import NOT_KNOWN, is_not_known
+from rag.console import embedder_from_settings, generator_from_settings
 from rag.errors import ModelError
-from rag.providers.factory import make_embedder, make_generator
 from rag.providers.generator import AnswerRequest, Turn, Usage
 from rag.providers.openai_chat import PROMPTS_DIR, OpenAIChatGenerator, build_messages
 from rag.providers.openai_client import make_client, model_error
@@ -262,7 +262,7 @@ def test_is_not_known(answer: str, expected: bool) -> None:
 
 def test_chat_client_defaults_are_a_30_s_timeout_and_2_retries() -> None:
     settings = load_settings({"OPENAI_API_KEY": "sk-test"}, secrets_file=None)
-    chat = make_generator(settings, make_embedder(settings))
+    chat = generator_from_settings(settings, embedder_from_settings(settings))
     assert isinstance(chat, OpenAIChatGenerator)
     assert chat._client.timeout == 30.0 and chat._client.max_retries == 0  # the SDK's retries are off
     assert chat._retry.max_retries == 2

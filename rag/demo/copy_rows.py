@@ -15,7 +15,7 @@ from rag.demo.catalog import Catalog
 from rag.demo.copy_text import NULL, Ints, copy, esc, fixed, flags, num, timestamps
 from rag.demo.templates import AGENTS, COMMENTS, DOWN_REASONS, ERRORS, HOURLY, KNOWLEDGE_MANAGER, MODELS
 from rag.demo.traffic import Traffic, simulate
-from rag.settings import OPENAI_EMBEDDING_MODEL
+from rag.providers.factory import OPENAI_EMBEDDING_MODEL
 from rag.usage.pricing import Price, cost_usd
 
 QUERY_CALL = f"query_embedding\topenai\t{OPENAI_EMBEDDING_MODEL}"

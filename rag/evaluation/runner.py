@@ -10,6 +10,7 @@ from rag.evaluation.beir import BeirDataset
 from rag.evaluation.corpus import Counter, document_ids
 from rag.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from rag.providers.embedder import timed_embed
+from rag.retrieval.params import retrieval_mode
 from rag.retrieval.passage import Passage
 from rag.retrieval.search import retrieve
 from rag.usage.calls import CallRecord, record_calls
@@ -78,11 +79,11 @@ def evaluate(
     settings = console.settings
     params = replace(
         settings.retrieval,
-        mode=mode,
+        mode=retrieval_mode(mode),
         k=CHUNKS_PER_QUERY,
         depth=max(CHUNKS_PER_QUERY, settings.retrieval_depth),
     )
-    chat_params = replace(settings.retrieval, mode=mode)
+    chat_params = replace(settings.retrieval, mode=params.mode)
     corpus_ids = document_ids(console.engine, console.kb)
     queries = dataset.judged_queries()[:limit]
     report = progress or (lambda _done, _total: None)

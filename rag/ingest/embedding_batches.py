@@ -7,25 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from rag.errors import ModelError
-from rag.ingest.rate_limit import RateLimiter
 from rag.providers.embedder import Embedder, timed_embed
+from rag.providers.rate_limit import RateLimiter, RateLimiters
+from rag.providers.resume_cache import Vectors
 from rag.settings import Settings
 from rag.usage.calls import CallRecord
 
 # Worth another try later; quota, auth, bad requests and unknown models fail the same way again.
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection"})
 MAX_RETRY_WAIT_S = 60.0
-
-Vectors = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -51,15 +48,10 @@ def ingestion_policy(settings: Settings, embedder: Embedder) -> BatchPolicy:
     )
 
 
-_limiters: dict[tuple[str, str, float], RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def shared_limiter(settings: Settings, embedder: Embedder) -> RateLimiter:
-    """One limiter per model and process: concurrent uploads share the API's rate limit."""
+def shared_limiter(limiters: RateLimiters, settings: Settings, embedder: Embedder) -> RateLimiter:
+    """The embedder's limiter among `limiters` (a console's): concurrent uploads share the API's limit."""
     rpm = 0.0 if embedder.provider == "local" else settings.embedding_requests_per_minute
-    with _limiters_lock:
-        return _limiters.setdefault((embedder.provider, embedder.model, rpm), RateLimiter(rpm))
+    return limiters.for_model(embedder.provider, embedder.model, rpm)
 
 
 def embed_in_batches(
@@ -111,38 +103,11 @@ def embed_in_batches(
     return np.vstack([finished[i] for i in range(len(batches))])
 
 
-_unfinished: OrderedDict[str, dict[int, Vectors]] = OrderedDict()
-_unfinished_lock = threading.Lock()
-# Documents whose embedding failed part-way, kept so that a retry resumes there; bounded so
-# that they hold at most about 120 MB at 1,536 dimensions.
-MAX_UNFINISHED = 8
-MAX_UNFINISHED_VECTORS = 20_000
-
-
 def resume_key(embedder: Embedder, policy: BatchPolicy, texts: list[str]) -> str:
     digest = hashlib.sha256(f"{embedder.provider}\0{embedder.model}\0{policy.batch_size}".encode())
     for text in texts:
         digest.update(b"\0" + text.encode())
     return digest.hexdigest()
-
-
-def take_unfinished(key: str) -> dict[int, Vectors]:
-    """The batches embedded before the same texts' last failure (removed from the store)."""
-    with _unfinished_lock:
-        return _unfinished.pop(key, {})
-
-
-def keep_unfinished(key: str, finished: dict[int, Vectors]) -> None:
-    if not finished:
-        return
-    with _unfinished_lock:
-        _unfinished[key] = finished
-        while len(_unfinished) > MAX_UNFINISHED or _vector_count() > MAX_UNFINISHED_VECTORS:
-            _unfinished.popitem(last=False)
-
-
-def _vector_count() -> int:
-    return sum(len(v) for batches in _unfinished.values() for v in batches.values())
 
 
 def _embed_with_retries(

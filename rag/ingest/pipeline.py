@@ -19,14 +19,7 @@ from sqlalchemy.engine import Connection
 
 from rag.console import Console
 from rag.errors import ModelError, RejectedFile
-from rag.ingest.embedding_batches import (
-    embed_in_batches,
-    ingestion_policy,
-    keep_unfinished,
-    resume_key,
-    shared_limiter,
-    take_unfinished,
-)
+from rag.ingest.embedding_batches import embed_in_batches, ingestion_policy, resume_key, shared_limiter
 from rag.ingest.events import record_ingestion_event
 from rag.library.content_lock import content_lock
 from rag.library.documents import NewDocument, find_by_hash, store_document
@@ -159,20 +152,20 @@ def _embed_chunks(
     policy = ingestion_policy(console.settings, console.embedder)
     # The same upload retried after a failure starts at the batch that failed.
     key = resume_key(console.embedder, policy, texts)
-    finished = take_unfinished(key)
+    finished = console.resume_cache.take_unfinished(key)
     report(0.05, f"embedding {total} chunks")
     try:
         return embed_in_batches(
             console.embedder,
             texts,
             policy=policy,
-            limiter=shared_limiter(console.settings, console.embedder),
+            limiter=shared_limiter(console.rate_limiters, console.settings, console.embedder),
             calls=calls,
             on_progress=lambda done: report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks"),
             finished=finished,
         )
     except ModelError:
-        keep_unfinished(key, finished)
+        console.resume_cache.keep_unfinished(key, finished)
         raise
 
 

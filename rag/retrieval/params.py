@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-MODES = ("dense", "keyword", "hybrid")
+RetrievalMode = Literal["dense", "keyword", "hybrid"]  # vectors, words, or both fused by rank
+MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+
+
+def retrieval_mode(name: str) -> RetrievalMode:
+    """The mode called `name`, for a mode chosen as text (a page's or the CLI's)."""
+    for mode in MODES:
+        if name == mode:
+            return mode
+    raise ValueError(f"expected mode in {MODES}")
 
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    mode: str = "hybrid"
+    mode: RetrievalMode = "hybrid"
     k: int = 5
     depth: int = 40  # candidates each leg contributes before fusion
     rrf_k: int = 60

@@ -1,4 +1,4 @@
-"""A requests-per-minute limit shared by threads: request starts are spaced evenly, no bursts."""
+"""Requests-per-minute limits shared by threads: request starts are spaced evenly, no bursts."""
 
 from __future__ import annotations
 
@@ -35,3 +35,18 @@ class RateLimiter:
             self._next_free = slot + self.interval
         if slot > now:
             self._sleep(slot - now)
+
+
+class RateLimiters:
+    """One limiter per provider, model and rate: the uploads of one console share the API's limit."""
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, str, float], RateLimiter] = {}
+        self._lock = threading.Lock()
+
+    def for_model(self, provider: str, model: str, requests_per_minute: float) -> RateLimiter:
+        with self._lock:
+            key = (provider, model, requests_per_minute)
+            if key not in self._limiters:
+                self._limiters[key] = RateLimiter(requests_per_minute)
+            return self._limiters[key]
