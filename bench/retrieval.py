@@ -31,10 +31,11 @@ from bench.retrieval_load import load_rows
 from bench.throwaway import throwaway_server
 from db.engine import make_engine
 from db.migrate import upgrade
-from rag.library.knowledge_bases import INDEX_TYPES, KnowledgeBaseRef, index_name, open_knowledge_base
+from rag.library.indexes import INDEX_TYPES, index_name
+from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import query_values, retrieval_query, retrieve
+from rag.retrieval.search import query_plan, retrieve
 
 K = 10
 WARMUP = 20  # queries run before timing, so the index is read from memory as in a busy console
@@ -107,12 +108,10 @@ def uses_index(
     engine: Engine, kb: KnowledgeBaseRef, text: str, vector: Vectors, params: RetrievalParams
 ) -> bool:
     """Whether PostgreSQL plans the chat's statement with the knowledge base's HNSW index."""
-    statement = retrieval_query(kb, params.mode)
     with engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
-        plan = conn.execute(sa.text("EXPLAIN " + statement.text), query_values(kb, text, vector, params))
-        return any(index_name(kb.id) in line for (line,) in plan)
+        return any(index_name(kb.id) in line for line in query_plan(conn, kb, text, vector, params))
 
 
 def _timing(

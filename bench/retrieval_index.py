@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from rag.library.knowledge_bases import KnowledgeBaseRef, ensure_vector_index, index_name
+from rag.library.indexes import drop_vector_index, ensure_vector_index, index_name
+from rag.library.knowledge_bases import KnowledgeBaseRef
 
 SAMPLE_S = 0.2
 
@@ -54,7 +55,9 @@ def build_index(
             ensure_vector_index(conn, kb)
             conn.commit()
         seconds = time.perf_counter() - started
-        index_bytes = conn.execute(sa.text(f"SELECT pg_relation_size('{index_name(kb.id)}')")).scalar_one()
+        index_bytes = conn.execute(
+            sa.text("SELECT pg_relation_size(CAST(:n AS regclass))"), {"n": index_name(kb.id)}
+        ).scalar_one()
         conn.execute(sa.text("RESET maintenance_work_mem"))
         conn.execute(sa.text("RESET max_parallel_maintenance_workers"))
         conn.commit()
@@ -75,7 +78,7 @@ def build_index(
 
 def drop_index(engine: Engine, kb: KnowledgeBaseRef) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP INDEX IF EXISTS {index_name(kb.id)}"))
+        drop_vector_index(conn, kb.id)
 
 
 def _parent(pid: int) -> int:

@@ -26,7 +26,7 @@ from rag.console import Console
 from rag.evaluation.beir import load_beir
 from rag.evaluation.corpus import open_eval_console, sync_corpus
 from rag.evaluation.runner import evaluate
-from rag.library.knowledge_bases import INDEX_TYPES, ensure_vector_index
+from rag.library.indexes import INDEX_TYPES, ensure_vector_index
 from rag.providers.embedder import EmbeddingBatch
 from rag.providers.local_embedder import LocalEmbedder
 from rag.text.tokens import count_tokens

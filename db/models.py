@@ -81,7 +81,7 @@ class Chunk(Base):
         UniqueConstraint("document_id", "position"),
         Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
         # The HNSW index is per knowledge base (partial, on embedding::halfvec(dims)): see
-        # rag/knowledge_base.py. One column serves models of any dimension.
+        # rag/library/indexes.py. One column serves models of any dimension.
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))

@@ -15,15 +15,10 @@ from db.migrate import is_current, upgrade
 from db.models import Base
 from rag.errors import EmbeddingModelMismatch
 from rag.ingest.pipeline import ingest_file
-from rag.library.knowledge_bases import (
-    INDEX_TYPE,
-    INDEX_TYPES,
-    ensure_vector_index,
-    index_name,
-    open_knowledge_base,
-)
+from rag.library.indexes import INDEX_TYPE, INDEX_TYPES, ensure_vector_index, index_name
+from rag.library.knowledge_bases import open_knowledge_base
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import query_values, retrieval_query, retrieve
+from rag.retrieval.search import query_plan, retrieve
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -85,12 +80,7 @@ def test_retrieval_uses_the_hnsw_index_and_ranks_by_cosine(
             sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": index_name(kb.id)}
         ).scalar_one()
         conn.execute(sa.text("SET enable_seqscan = off"))
-        plan = "\n".join(
-            conn.execute(
-                sa.text("EXPLAIN " + retrieval_query(kb, "dense").text),
-                query_values(kb, "topic7 item7", query[0], params),
-            ).scalars()
-        )
+        plan = "\n".join(query_plan(conn, kb, "topic7 item7", query[0], params))
     assert f"{index_type}_cosine_ops" in definition
     assert f"Index Scan using {index_name(kb.id)}" in plan, plan
 
@@ -108,12 +98,7 @@ def test_an_index_of_the_other_type_keeps_serving_its_knowledge_base(make_consol
     query = console.embedder.embed(["shipping"]).vectors
     with console.engine.connect() as conn:
         conn.execute(sa.text("SET enable_seqscan = off"))
-        plan = "\n".join(
-            conn.execute(
-                sa.text("EXPLAIN " + retrieval_query(kb, "dense").text),
-                query_values(kb, "shipping", query[0], RetrievalParams(mode="dense")),
-            ).scalars()
-        )
+        plan = "\n".join(query_plan(conn, kb, "shipping", query[0], RetrievalParams(mode="dense")))
     assert f"Index Scan using {index_name(kb.id)}" in plan, plan
 
 

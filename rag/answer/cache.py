@@ -24,6 +24,7 @@ from decimal import Decimal
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
+from pgvector.sqlalchemy import VECTOR
 from sqlalchemy.engine import Engine
 
 from rag.library.knowledge_bases import KnowledgeBaseRef
@@ -50,23 +51,30 @@ WHERE e.id = ({pick})
 RETURNING e.id, e.answer_id, e.answer, e.passages, e.cited, e.chunk_ids, e.cost_usd, e.created_at,
           {similarity} AS similarity
 """
-_EXACT = _HIT.format(
-    pick=f"SELECT c.id FROM answer_cache AS c WHERE {_SCOPE} AND c.question_key = :key AND {_VALID}",
-    similarity="NULL::float8",
+# The question's embedding, of any dimension; None is NULL.
+_QUESTION_VECTOR = sa.bindparam("q", type_=VECTOR())
+_EXACT = sa.text(
+    _HIT.format(
+        pick=f"SELECT c.id FROM answer_cache AS c WHERE {_SCOPE} AND c.question_key = :key AND {_VALID}",
+        similarity="NULL::float8",
+    )
 )
-_DISTANCE = "(c.question_embedding <=> CAST(:q AS vector))"
-_SIMILAR = _HIT.format(
-    pick=f"""SELECT c.id FROM answer_cache AS c
-             WHERE {_SCOPE} AND c.question_embedding IS NOT NULL AND vector_dims(c.question_embedding) = :dims
-               AND 1 - {_DISTANCE} >= :threshold AND {_VALID}
-             ORDER BY {_DISTANCE} LIMIT 1""",
-    similarity="1 - (e.question_embedding <=> CAST(:q AS vector))",
-)
+_DISTANCE = "(c.question_embedding <=> :q)"
+_SIMILAR = sa.text(
+    _HIT.format(
+        pick=f"""SELECT c.id FROM answer_cache AS c
+                 WHERE {_SCOPE} AND c.question_embedding IS NOT NULL
+                   AND vector_dims(c.question_embedding) = :dims
+                   AND 1 - {_DISTANCE} >= :threshold AND {_VALID}
+                 ORDER BY {_DISTANCE} LIMIT 1""",
+        similarity="1 - (e.question_embedding <=> :q)",
+    )
+).bindparams(_QUESTION_VECTOR)
 # The original answer's cost is read from its log row; nothing is written if a chunk is already gone.
-_STORE = """
+_STORE = sa.text("""
 INSERT INTO answer_cache (knowledge_base_id, user_name, question_key, question_embedding, answer_id, model,
                           answer, passages, cited, chunk_ids, document_ids, document_versions, cost_usd)
-SELECT :kb, :user, :key, CAST(:q AS vector), a.id, :model, :answer, CAST(:passages AS jsonb),
+SELECT :kb, :user, :key, :q, a.id, :model, :answer, CAST(:passages AS jsonb),
        CAST(:cited AS integer[]), CAST(:chunk_ids AS bigint[]), d.ids, d.versions, a.cost_usd
 FROM answers AS a,
      LATERAL (SELECT coalesce(array_agg(id ORDER BY id), '{}') AS ids,
@@ -82,7 +90,7 @@ ON CONFLICT (knowledge_base_id, user_name, question_key) DO UPDATE SET
     document_versions = EXCLUDED.document_versions, cost_usd = EXCLUDED.cost_usd,
     hits = 0, last_hit_at = NULL, created_at = now()
 RETURNING id
-"""
+""").bindparams(_QUESTION_VECTOR)
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ def find_similar(
     engine: Engine, scope: CacheScope, vector: npt.NDArray[np.float32], *, threshold: float
 ) -> CachedAnswer | None:
     """The valid entry whose question is nearest to `vector`, if its cosine is >= threshold."""
-    return _hit(engine, _SIMILAR, scope, q=_literal(vector.tolist()), dims=len(vector), threshold=threshold)
+    return _hit(engine, _SIMILAR, scope, q=vector, dims=len(vector), threshold=threshold)
 
 
 def remember(
@@ -145,7 +153,7 @@ def remember(
         "kb": scope.kb.id,
         "user": scope.user,
         "key": normalise_question(question),
-        "q": None if vector is None else _literal(vector),
+        "q": vector,
         "answer_id": answer_id,
         "model": scope.model,
         "answer": answer,
@@ -157,7 +165,7 @@ def remember(
         "documents": len(document_ids),
     }
     with engine.begin() as conn:
-        return conn.execute(sa.text(_STORE), values).first() is not None
+        return conn.execute(_STORE, values).first() is not None
 
 
 def saved_usd(hit: CachedAnswer, calls: list[CallRecord], prices: dict[str, Price]) -> Decimal | None:
@@ -168,10 +176,10 @@ def saved_usd(hit: CachedAnswer, calls: list[CallRecord], prices: dict[str, Pric
     return hit.cost_usd - sum((c for c in costs if c is not None), Decimal(0))
 
 
-def _hit(engine: Engine, sql: str, scope: CacheScope, **params: object) -> CachedAnswer | None:
+def _hit(engine: Engine, sql: sa.TextClause, scope: CacheScope, **params: object) -> CachedAnswer | None:
     values = {"kb": scope.kb.id, "user": scope.user, "model": scope.model, "ttl_hours": scope.ttl_hours}
     with engine.begin() as conn:
-        row = conn.execute(sa.text(sql), values | params).first()
+        row = conn.execute(sql, values | params).first()
     if row is None:
         return None
     return CachedAnswer(
@@ -197,7 +205,3 @@ def _passage_json(p: Passage) -> dict[str, object]:
         "text": p.text,
         "score": p.score,
     }
-
-
-def _literal(vector: list[float]) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector) + "]"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from pgvector.sqlalchemy import VECTOR
+from sqlalchemy.engine import Connection, Engine
 
-from rag.library.knowledge_bases import KnowledgeBaseRef, indexed_expression, vector_type
+from rag.library.indexes import indexed_expression, vector_type
+from rag.library.knowledge_bases import KnowledgeBaseRef
 from rag.retrieval.params import RetrievalParams
 from rag.retrieval.passage import Passage
 
@@ -62,7 +64,8 @@ def query_values(
 ) -> dict[str, object]:
     """The bound parameters of `retrieval_query` for one question."""
     return {
-        "q": _literal(vector),
+        "q": vector,
+        "q_indexed": vector,
         "text": text,
         "kb": kb.id,
         "k": params.k,
@@ -75,12 +78,36 @@ def query_values(
 
 
 def retrieval_query(kb: KnowledgeBaseRef, mode: str) -> sa.TextClause:
-    """The one statement `retrieve` runs per question (public so that benchmarks can EXPLAIN it)."""
-    # The cast must read exactly like the partial index's expression for the planner to use it;
-    # the type is one of ours and the dimension an int, so formatting them in is safe.
-    distance = f"({indexed_expression(kb)} <=> CAST(:q AS {vector_type(kb)}))"
+    """The one statement `retrieve` runs per question."""
+    return sa.text(_retrieval_sql(kb, mode)).bindparams(*_vector_params(kb, mode))
+
+
+def query_plan(
+    conn: Connection,
+    kb: KnowledgeBaseRef,
+    text: str,
+    vector: npt.NDArray[np.float32],
+    params: RetrievalParams,
+) -> list[str]:
+    """PostgreSQL's plan for `retrieval_query`, one line an item: does it use the HNSW index?"""
+    statement = sa.text("EXPLAIN " + _retrieval_sql(kb, params.mode))
+    values = query_values(kb, text, vector, params)
+    return list(conn.execute(statement.bindparams(*_vector_params(kb, params.mode)), values).scalars())
+
+
+def _vector_params(kb: KnowledgeBaseRef, mode: str) -> list[sa.BindParameter[object]]:
+    # The question's vector at full precision, for the scores, and as the index holds it.
+    params = [sa.bindparam("q", type_=VECTOR(kb.dimensions))]
+    if mode != "keyword":
+        params.append(sa.bindparam("q_indexed", type_=vector_type(kb)))
+    return params
+
+
+def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
+    # The index's expression, compared with a vector of its type: how the planner picks the index.
+    distance = f"({indexed_expression(kb)} <=> :q_indexed)"
     # Scores come from the stored full-precision vectors, whatever the index holds.
-    exact = f"(c.embedding::vector({int(kb.dimensions)}) <=> CAST(:q AS vector({int(kb.dimensions)})))"
+    exact = f"(c.embedding::vector({int(kb.dimensions)}) <=> :q)"
     dense = (
         f"SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ("
         f"SELECT c.id, {distance} AS distance FROM chunks c WHERE c.knowledge_base_id = :kb "
@@ -115,7 +142,7 @@ def retrieval_query(kb: KnowledgeBaseRef, mode: str) -> sa.TextClause:
         "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
     )
     none = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
-    return sa.text(
+    return (
         f"WITH {keyword_stats if mode != 'dense' else ''}"
         f"dense AS ({dense if mode != 'keyword' else none}), "
         f"keyword AS ({keyword if mode != 'dense' else none}), "
@@ -127,10 +154,6 @@ def retrieval_query(kb: KnowledgeBaseRef, mode: str) -> sa.TextClause:
         "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
         "ORDER BY f.fused DESC, c.id LIMIT :k"
     )
-
-
-def _literal(vector: npt.NDArray[np.float32]) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
 
 
 def format_location(page_start: int | None, page_end: int | None, heading: str | None) -> str:
