@@ -3,10 +3,10 @@
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from rag.auth.roles import may_open
 from rag.console import database_label
 from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_in_view, sign_out
 from ui.console import get_console
+from ui.page_registry import HOME, PAGES, PageEntry, may_open
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
 
@@ -14,40 +14,22 @@ console = get_console()
 mark_routed()
 account = current_account(console)
 
-SECTIONS = {
-    "Support": [("pages/chat.py", "Ask", ":material/chat:")],
-    "Knowledge": [
-        ("pages/documents.py", "Documents", ":material/folder_open:"),
-        ("pages/evaluation.py", "Evaluate", ":material/fact_check:"),
-    ],
-    "Analytics": [
-        ("pages/analytics_overview.py", "Overview", ":material/insights:"),
-        ("pages/analytics_cost.py", "Cost", ":material/payments:"),
-        ("pages/analytics_latency.py", "Latency", ":material/speed:"),
-        ("pages/analytics_unanswered.py", "Unanswered", ":material/help:"),
-    ],
-    "Administration": [
-        ("pages/users.py", "Users", ":material/group:"),
-        ("pages/audit.py", "Audit log", ":material/history:"),
-    ],
-}
 # Every page is registered, so any address resolves (a bookmark, a reload); the menu shows only
 # the role's pages, and the router runs no other. Each page checks the role again itself, and
 # shows the sign-in form to someone signed out.
 role = account.role if account else None
 pages: dict[str, list[StreamlitPage]] = {}
-paths: dict[str, str] = {}  # url path -> page file
-for section, entries in SECTIONS.items():
-    for path, title, icon in entries:
-        page = st.Page(
-            path,
-            title=title,
-            icon=icon,
-            default=account is not None and path == "pages/chat.py",
-            visibility="visible" if may_open(role, path) else "hidden",
-        )
-        pages.setdefault(section, []).append(page)
-        paths[page.url_path] = path
+entries: dict[str, PageEntry] = {}  # url path -> registry entry
+for entry in PAGES:
+    page = st.Page(
+        entry.file,
+        title=entry.title,
+        icon=entry.icon,
+        default=account is not None and entry is HOME,
+        visibility="visible" if may_open(role, entry) else "hidden",
+    )
+    pages.setdefault(entry.section, []).append(page)
+    entries[page.url_path] = entry
 if account is None:
     sign_in = st.Page(
         lambda: sign_in_view(console),
@@ -76,7 +58,7 @@ with st.sidebar:
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out(account)
 
-if not may_open(account.role, paths[navigation.url_path]):
+if not may_open(account.role, entries[navigation.url_path]):
     st.error(NOT_IN_YOUR_MENU, icon=":material/block:")
     st.stop()
 navigation.run()

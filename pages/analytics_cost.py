@@ -6,9 +6,8 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_totals
-from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
-from ui.auth import require_role
+from ui.auth import require_page
 from ui.console import get_console
 
 PURPOSES = {
@@ -17,7 +16,7 @@ PURPOSES = {
     "ingest_embedding": "ingestion embeddings",
 }
 
-account = require_role(*PAGE_ROLES["pages/analytics_cost.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Cost")
 period = period_filter(console.engine)

@@ -6,9 +6,8 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import errors_by_day, latency_by_day, latency_histogram, slowest_answers
-from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
-from ui.auth import require_role
+from ui.auth import require_page
 from ui.console import get_console
 
 STAGES = {
@@ -19,7 +18,7 @@ STAGES = {
     "embed_ms": "query embedding",
 }
 
-account = require_role(*PAGE_ROLES["pages/analytics_latency.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Latency")
 period = period_filter(console.engine)

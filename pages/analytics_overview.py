@@ -7,12 +7,11 @@ import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
 from rag.analytics.people import questions_by_person
-from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, empty_state, period_filter
-from ui.auth import require_role
+from ui.auth import require_page
 from ui.console import get_console
 
-account = require_role(*PAGE_ROLES["pages/analytics_overview.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Analytics overview")
 period = period_filter(console.engine)

@@ -6,12 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from rag.analytics.unanswered import reask, reopen_group, resolve_group, unanswered_groups
-from rag.auth.roles import PAGE_ROLES
 from ui.analytics import download, period_filter
-from ui.auth import require_role
-from ui.console import current_user, get_console
+from ui.auth import current_user, require_page
+from ui.console import get_console
 
-account = require_role(*PAGE_ROLES["pages/analytics_unanswered.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Unanswered questions")
 st.caption(

@@ -6,8 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from rag.auth.audit import audit_entries
-from rag.auth.roles import PAGE_ROLES
-from ui.auth import require_role
+from ui.auth import require_page
 from ui.console import get_console
 
 ACTIONS = {
@@ -19,7 +18,7 @@ ACTIONS = {
     "document_deleted": "Document deleted",
 }
 
-account = require_role(*PAGE_ROLES["pages/audit.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Audit log")
 st.caption("Administrative actions, newest first. Answers and uploads carry their author in their own logs.")

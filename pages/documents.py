@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from rag.auth.roles import PAGE_ROLES
 from rag.ingest.batch import ingest_paths, sample_files
 from rag.ingest.events import recent_ingestion_events
 from rag.ingest.pipeline import IngestResult, ingest_file
 from rag.library.documents import delete_document, list_documents
 from rag.parsing import SUPPORTED_EXTENSIONS
-from ui.auth import require_role
-from ui.console import current_user, get_console
+from ui.auth import current_user, require_page
+from ui.console import get_console
 
 OUTCOME_ICONS = {
     "ingested": ":material/check_circle:",
@@ -24,7 +25,17 @@ OUTCOME_ICONS = {
     "failed": ":material/error:",
 }
 
-account = require_role(*PAGE_ROLES["pages/documents.py"])  # before drawing anything
+
+def _file_progress(bar: DeltaGenerator, name: str) -> Callable[[float, str], None]:
+    """Moves one file's progress bar as ingestion reports its stages."""
+
+    def report(fraction: float, stage: str) -> None:
+        bar.progress(min(fraction, 1.0), text=f"{name}: {stage}")
+
+    return report
+
+
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 user = current_user(console)
 st.title("Documents")
@@ -49,9 +60,7 @@ if submitted and files:
             file.name,
             file.getvalue(),
             user=user,
-            progress=lambda fraction, stage, bar=bar, name=file.name: bar.progress(
-                min(fraction, 1.0), text=f"{name}: {stage}"
-            ),
+            progress=_file_progress(bar, file.name),
         )
         bar.empty()
         results.append(result)

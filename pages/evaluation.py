@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
-from rag.auth.roles import PAGE_ROLES
 from rag.errors import ConsoleError
 from rag.evaluation import EvaluationReport, evaluate, load_golden_set
 from rag.library.documents import list_documents
-from ui.auth import require_role
+from ui.auth import require_page
 from ui.console import get_console
 
 SAMPLE_QUESTIONS = Path(__file__).resolve().parent.parent / "samples" / "questions.json"
 MODES = {"hybrid": "Hybrid (default)", "dense": "Vectors only", "keyword": "Keywords only"}
 
-account = require_role(*PAGE_ROLES["pages/evaluation.py"])  # before drawing anything
+
+def _mode_progress(bar: DeltaGenerator, step: int, steps: int, label: str) -> Callable[[int, int], None]:
+    """Moves the shared progress bar through mode `step` of `steps` as its questions are scored."""
+
+    def report(done: int, total: int) -> None:
+        bar.progress((step + done / total) / steps, text=f"{label}: {done}/{total}")
+
+    return report
+
+
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 st.title("Evaluate retrieval")
 st.write(
@@ -67,9 +78,7 @@ if (
                     console,
                     golden,
                     mode,
-                    progress=lambda done, total, i=i: bar.progress(
-                        (i + done / total) / len(modes), text=f"{MODES[modes[i]]}: {done}/{total}"
-                    ),
+                    progress=_mode_progress(bar, i, len(modes), MODES[mode]),
                 )
             )
         bar.empty()

@@ -7,13 +7,13 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from rag.auth.roles import PAGE_ROLES, ROLES
+from rag.auth.roles import ROLES
 from rag.auth.users import add_user, change_role, list_accounts, set_active, set_password
 from rag.errors import ConsoleError
-from ui.auth import require_role, role_label
+from ui.auth import require_page, role_label
 from ui.console import get_console
 
-account = require_role(*PAGE_ROLES["pages/users.py"])  # before drawing anything
+account = require_page(__file__)  # before drawing anything
 console = get_console()
 builtin = console.settings.auth_mode == "builtin"
 st.title("Users")

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Widget
 
 from db.engine import make_engine
-from rag.auth.roles import PAGE_ROLES, ROLE_LABELS, ROLES
+from rag.auth.roles import ROLE_LABELS, ROLES
 from rag.auth.users import change_role, set_active
 from rag.console import open_console
 from rag.ingest.pipeline import ingest_file
@@ -24,10 +24,13 @@ from tests.conftest import copied_database
 from tests.signin import PASSWORD, email_for, ensure_account, sign_in_as
 from tests.test_pages import query
 from ui.auth import DENIED, NOT_IN_YOUR_MENU
+from ui.page_registry import PAGES
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
-TITLES = {
+FILES = [page.file for page in PAGES]  # every registered page
+PAGE_ROLES = {page.file: page.roles for page in PAGES}  # the registry's role table
+TITLES = {  # each page's heading
     "pages/chat.py": "Ask the knowledge base",
     "pages/documents.py": "Documents",
     "pages/evaluation.py": "Evaluate retrieval",
@@ -38,7 +41,7 @@ TITLES = {
     "pages/users.py": "Users",
     "pages/audit.py": "Audit log",
 }
-EXPECTED = {  # written out rather than read from PAGE_ROLES, so a change there fails here
+EXPECTED = {  # written out rather than read from the registry, so a change there fails here
     "agent": {"pages/chat.py"},
     "knowledge_manager": {"pages/chat.py", "pages/documents.py", "pages/evaluation.py"},
     "manager": set(TITLES),
@@ -124,7 +127,7 @@ def test_the_role_table_is_the_expected_one() -> None:
 
 
 @pytest.mark.parametrize("role", [*ROLES, None])
-@pytest.mark.parametrize("page", list(TITLES))
+@pytest.mark.parametrize("page", FILES)
 def test_direct_link_on_a_fresh_app(shared_url: str, page: str, role: str | None) -> None:
     at = app_as(shared_url, role, str(REPO / page))
     if role is None:
@@ -138,7 +141,7 @@ def test_direct_link_on_a_fresh_app(shared_url: str, page: str, role: str | None
 
 
 @pytest.mark.parametrize("role", [*ROLES, None])
-@pytest.mark.parametrize("page", list(TITLES))
+@pytest.mark.parametrize("page", FILES)
 def test_through_the_router(shared_url: str, page: str, role: str | None) -> None:
     """Open the app, then go to the page. (AppTest runs a page switched to straight from pages/, so
     the router's own gate, NOT_IN_YOUR_MENU, is proven by the browser test.)"""
@@ -259,7 +262,7 @@ def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_
 def test_sign_in_off_says_so_on_every_page(own_app: OwnApp) -> None:
     url = own_app(AUTH_MODE="off", CONSOLE_USER="trial")
     at = app_as(url, None)
-    for page in TITLES:
+    for page in FILES:
         run(at.switch_page(page))
         assert TITLES[page] in titles(at), page
         assert any("Sign-in is off" in m.value for m in at.markdown), page

@@ -1,6 +1,6 @@
 """Who is using this session: sign-in (built-in accounts or OIDC), the first-run form, role checks.
 
-Every page calls `require_role(...)` before drawing anything: Streamlit can serve a file of the
+Every page calls `require_page(__file__)` before drawing anything: Streamlit can serve a file of the
 `pages/` folder by its URL before the router (app.py) has run in a fresh process.
 """
 
@@ -18,6 +18,7 @@ from rag.auth.users import create_first_manager, get_account, sign_in, user_coun
 from rag.console import Console
 from rag.errors import ConsoleError
 from ui.console import get_console
+from ui.page_registry import HOME, may_open, page_for
 
 SESSION_KEY = "signed_in_email"  # built-in accounts: the email that signed in on this session
 ROUTED_KEY = "routed"  # app.py has run on this session
@@ -55,6 +56,12 @@ def current_account(console: Console) -> SignedIn | None:
     return SignedIn(account.email, account.name, account.role, "builtin")
 
 
+def current_user(console: Console) -> str:
+    """Who this session acts as: the signed-in person, recorded on answers, uploads and deletions."""
+    account = current_account(console)
+    return account.label if account is not None else console.settings.default_user
+
+
 def _oidc_account(console: Console) -> SignedIn | None:
     if not st.user.is_logged_in:
         return None
@@ -78,8 +85,10 @@ def _role_from_claim(value: object) -> str | None:
     return next((role for role in reversed(ROLES) if role in found), None)
 
 
-def require_role(*roles: str) -> SignedIn:
-    """The signed-in person if their role is one of `roles`; otherwise a sign-in or refusal, and a stop."""
+def require_page(file: str) -> SignedIn:
+    """The signed-in person if their role may open the page `file` (the page's own `__file__`);
+    otherwise a sign-in or refusal, and a stop."""
+    page = page_for(file)
     console = get_console()
     account = current_account(console)
     if account is None:
@@ -92,7 +101,7 @@ def require_role(*roles: str) -> SignedIn:
             ":orange-badge[:material/lock_open: Sign-in is off (`AUTH_MODE=off`): anyone who opens this "
             "console is a manager. For a single-person trial only.]"
         )
-    if account.role not in roles:
+    if not may_open(account.role, page):
         st.error(DENIED, icon=":material/block:")
         st.stop()
     return account
@@ -196,7 +205,7 @@ def sign_out(account: SignedIn) -> None:
         st.logout()
     for key in list(st.session_state.keys()):  # nothing of this person stays on the session
         del st.session_state[key]
-    st.switch_page("pages/chat.py")  # the root address: the next person starts from the home page
+    st.switch_page(HOME.file)  # the root address: the next person starts from the home page
 
 
 def role_label(role: str) -> str:

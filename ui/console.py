@@ -21,11 +21,3 @@ def get_console() -> Console:
     except ConsoleError as exc:
         st.error(f"The console cannot start: {exc}")
         st.stop()
-
-
-def current_user(console: Console) -> str:
-    """Who this session acts as: the signed-in person, recorded on answers, uploads and deletions."""
-    from ui.auth import current_account  # ui.auth builds on this module
-
-    account = current_account(console)
-    return account.label if account is not None else console.settings.default_user

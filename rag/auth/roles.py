@@ -1,4 +1,4 @@
-"""The three roles and the pages each may open: one table that the router and every page read."""
+"""The three roles, their labels and the groups of roles that pages and actions are open to."""
 
 from __future__ import annotations
 
@@ -14,25 +14,8 @@ EVERYONE = ROLES
 KNOWLEDGE = (KNOWLEDGE_MANAGER, MANAGER)
 MANAGERS = (MANAGER,)
 
-# Page file (relative to the repository) -> the roles that may open it.
-PAGE_ROLES: dict[str, tuple[str, ...]] = {
-    "pages/chat.py": EVERYONE,
-    "pages/documents.py": KNOWLEDGE,
-    "pages/evaluation.py": KNOWLEDGE,
-    "pages/analytics_overview.py": MANAGERS,
-    "pages/analytics_cost.py": MANAGERS,
-    "pages/analytics_latency.py": MANAGERS,
-    "pages/analytics_unanswered.py": MANAGERS,
-    "pages/users.py": MANAGERS,
-    "pages/audit.py": MANAGERS,
-}
-
 
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInput(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
     return role
-
-
-def may_open(role: str | None, page: str) -> bool:
-    return role is not None and role in PAGE_ROLES[page]
