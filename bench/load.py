@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import Pool
 
 from bench.service import FIRST_TOKEN_S, TOKEN_S, percentile, questions, service
-from rag.answer.pipeline import ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console
 
 SESSIONS = 20
@@ -150,12 +150,10 @@ def _one(
     t0 = time.perf_counter()
     first: float | None = None
     try:
-        stream = ask(console, question, user=user, conversation_id=conversation)
-        for _ in stream:
+        result = prepare(console, question, user=user, conversation_id=conversation)
+        for _ in stream(result):
             if first is None:
                 first = time.perf_counter()
-        result = stream.result
-        assert result is not None
         error, hit, conversation = result.error, result.cached_at is not None, result.conversation_id
     except Exception as exc:  # a benchmark counts every failure, whatever it is
         error, hit = f"{type(exc).__name__}: {exc}", False

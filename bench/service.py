@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.throwaway import throwaway_server
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import Answer, prepare, stream
 from rag.console import Console, open_console
 from rag.ingest.batch import ingest_paths, sample_files
 from rag.settings import load_settings
@@ -40,7 +40,7 @@ class Timed:
 
     first_text_ms: float
     total_ms: float
-    result: AnswerResult
+    result: Answer
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,12 @@ def questions() -> list[str]:
 def timed_ask(console: Console, question: str, *, user: str) -> Timed:
     started = time.perf_counter()
     first: float | None = None
-    stream = ask(console, question, user=user)
-    for _ in stream:
+    answer = prepare(console, question, user=user)
+    for _ in stream(answer):
         if first is None:
             first = time.perf_counter()
     ended = time.perf_counter()
-    assert stream.result is not None
-    return Timed(((first or ended) - started) * 1000, (ended - started) * 1000, stream.result)
+    return Timed(((first or ended) - started) * 1000, (ended - started) * 1000, answer)
 
 
 def percentile(values: list[float], q: float) -> float:

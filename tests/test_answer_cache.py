@@ -14,7 +14,7 @@ from sqlalchemy.pool import QueuePool
 from rag.analytics import Period, cost_totals, invalidate_rollups
 from rag.answer.cache import CacheScope, find_similar, normalise_question, remember
 from rag.answer.not_known import NOT_KNOWN
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import Answer, prepare, stream
 from rag.console import Console, open_console
 from rag.errors import ConfigError, ModelError
 from rag.ingest.pipeline import ingest_file
@@ -53,11 +53,11 @@ def setup(make: object) -> Setup:
     return make()  # type: ignore[operator,no-any-return]
 
 
-def answer(console: Console, question: str, *, user: str = "agent", **kw: object) -> AnswerResult:
-    stream = ask(console, question, user=user, **kw)  # type: ignore[arg-type]
-    text = "".join(stream)
-    assert stream.result is not None and text == stream.result.answer
-    return stream.result
+def answer(console: Console, question: str, *, user: str = "agent", **kw: object) -> Answer:
+    result = prepare(console, question, user=user, **kw)  # type: ignore[arg-type]
+    text = "".join(stream(result))
+    assert text == result.answer
+    return result
 
 
 def scalar(console: Console, sql: str, **params: object) -> object:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from rag.answer.not_known import NOT_KNOWN
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import Answer, prepare, stream
 from rag.console import Console
 from rag.errors import ModelError, QuestionRejected
 from rag.ingest.batch import ingest_paths, sample_files
@@ -23,11 +23,10 @@ RETURNS = b"# Returns\n\nOpened headphones can be returned within 14 days. Refun
 SHIPPING = b"# Shipping\n\nParcels to Germany and France arrive in three to five business days by courier."
 
 
-def answer(console: Console, question: str, **kw: object) -> tuple[str, AnswerResult]:
-    stream = ask(console, question, user="agent", **kw)  # type: ignore[arg-type]
-    text = "".join(stream)
-    assert stream.result is not None
-    return text, stream.result
+def answer(console: Console, question: str, **kw: object) -> tuple[str, Answer]:
+    result = prepare(console, question, user="agent", **kw)  # type: ignore[arg-type]
+    text = "".join(stream(result))
+    return text, result
 
 
 @pytest.fixture
@@ -142,9 +141,9 @@ def test_a_stream_cut_midway_keeps_the_partial_answer(scripted: tuple[Console, S
 def test_questions_are_checked_before_anything_runs(scripted: tuple[Console, ScriptedGenerator]) -> None:
     console, _ = scripted
     with pytest.raises(QuestionRejected, match="type a question"):
-        ask(console, "   ", user="agent")
+        prepare(console, "   ", user="agent")
     with pytest.raises(QuestionRejected, match="limit is 2,000"):
-        ask(console, "why " * 600, user="agent")
+        prepare(console, "why " * 600, user="agent")
 
 
 # The offline answerer, with the real local model on the shipped sample knowledge base.

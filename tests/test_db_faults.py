@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 
 from db.engine import make_engine
-from rag.answer.pipeline import ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console, open_console
 from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
@@ -78,10 +78,9 @@ def open_on(url: str, fake: FakeOpenAI, tmp_path: Path, **env: str) -> Console:
 
 
 def answer(console: Console, question: str) -> Any:
-    stream = ask(console, question, user="agent")
-    "".join(stream)
-    assert stream.result is not None
-    return stream.result
+    result = prepare(console, question, user="agent")
+    "".join(stream(result))
+    return result
 
 
 def test_after_a_server_restart_the_next_question_and_upload_work(

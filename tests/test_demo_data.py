@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from rag.answer.not_known import NOT_KNOWN
-from rag.answer.pipeline import ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console
 from rag.demo import AGENTS, TEMPLATES, generate_demo_data, remove_demo_data
 from rag.ingest.pipeline import ingest_file
@@ -25,10 +25,9 @@ CENT = Decimal("0.00000001")  # answers.cost_usd is NUMERIC(14, 8)
 
 def real_answer(console: Console) -> int:
     assert ingest_file(console, "returns.md", RETURNS, user="km").ok
-    stream = ask(console, "How long can opened headphones be returned?", user="agent")
-    "".join(stream)
-    assert stream.result is not None
-    return stream.result.answer_id
+    result = prepare(console, "How long can opened headphones be returned?", user="agent")
+    "".join(stream(result))
+    return result.answer_id
 
 
 def scalar(console: Console, sql: str, **params: object) -> object:

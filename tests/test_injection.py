@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from rag.answer.citations import cited_numbers, drop_unknown_citations
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import Answer, prepare, stream
 from rag.answer.safe_markdown import known_urls, safe_markdown
 from rag.console import Console, open_console
 from rag.ingest.pipeline import ingest_file
@@ -45,11 +45,10 @@ def console(fake: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterator[Con
     console.engine.dispose()
 
 
-def ask_all(console: Console) -> AnswerResult:
-    stream = ask(console, QUESTION, user="agent")
-    "".join(stream)
-    assert stream.result is not None
-    return stream.result
+def ask_all(console: Console) -> Answer:
+    result = prepare(console, QUESTION, user="agent")
+    "".join(stream(result))
+    return result
 
 
 def chat_request(fake: FakeOpenAI) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from rag.answer.limits import tokens_last_day
-from rag.answer.pipeline import ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console, open_console
 from rag.errors import ConfigError, LimitReached, QuestionRejected
 from rag.ingest.pipeline import ingest_file
@@ -48,9 +48,9 @@ def open_limited(fake: FakeOpenAI, database_url: str, tmp_path: Path) -> Iterato
 
 
 def answer(console: Console, user: str) -> None:
-    stream = ask(console, QUESTION, user=user)
-    "".join(stream)
-    assert stream.result is not None and stream.result.answered
+    result = prepare(console, QUESTION, user=user)
+    "".join(stream(result))
+    assert result.answered
 
 
 def execute(console: Console, sql: str) -> None:
@@ -64,7 +64,7 @@ def test_questions_per_minute(open_limited: OpenConsole, fake: FakeOpenAI) -> No
     answer(console, "ana")
     sent = len(fake.requests)
     with pytest.raises(LimitReached, match="You have asked 2 questions in the last minute, the most allowed"):
-        ask(console, QUESTION, user="ana")
+        prepare(console, QUESTION, user="ana")
     assert len(fake.requests) == sent  # no embedding, no chat call
     answer(console, "ben")  # limits are per user
     execute(console, "UPDATE answers SET created_at = now() - interval '61 seconds' WHERE user_name = 'ana'")
@@ -81,7 +81,7 @@ def test_tokens_per_day(open_limited: OpenConsole, fake: FakeOpenAI) -> None:
     with pytest.raises(
         LimitReached, match=f"used {used:,} model tokens in the last 24 hours; the limit is 40"
     ):
-        ask(console, QUESTION, user="ana")
+        prepare(console, QUESTION, user="ana")
     assert len(fake.requests) == sent
     answer(console, "ben")
     execute(
@@ -118,7 +118,7 @@ def test_an_overlong_question_makes_no_call(open_limited: OpenConsole, fake: Fak
     console = open_limited(MAX_QUESTION_CHARS="50")
     sent = len(fake.requests)
     with pytest.raises(QuestionRejected, match="the limit is 50"):
-        ask(console, "why " * 20, user="ana")
+        prepare(console, "why " * 20, user="ana")
     assert len(fake.requests) == sent
 
 

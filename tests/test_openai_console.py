@@ -24,8 +24,9 @@ from db.models import (
     KnowledgeBase,
     ModelCall,
 )
+from rag.answer import pipeline
 from rag.answer.not_known import NOT_KNOWN
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console, open_console
 from rag.errors import EmbeddingModelMismatch
 from rag.ingest.pipeline import IngestResult, ingest_file
@@ -114,11 +115,10 @@ def ingest_policy(console: Console, **kwargs: Any) -> IngestResult:
     return ingest_file(console, "Returns policy.txt", POLICY.encode(), user="admin", **kwargs)
 
 
-def ask_all(console: Console, question: str, **kwargs: Any) -> tuple[str, AnswerResult]:
-    stream = ask(console, question, user="u", **kwargs)
-    text = "".join(stream)
-    assert stream.result is not None
-    return text, stream.result
+def ask_all(console: Console, question: str, **kwargs: Any) -> tuple[str, pipeline.Answer]:
+    result = prepare(console, question, user="u", **kwargs)
+    text = "".join(stream(result))
+    return text, result
 
 
 def answer_row(console: Console, answer_id: int) -> Answer:
@@ -204,10 +204,8 @@ def test_ask_streams_the_answer_and_logs_everything(console: Console, fake: Fake
     fake.queue_reply(REPLY)
     before = len(fake.requests)
 
-    stream = ask(console, QUESTION, user="u")
-    deltas = list(stream)
-    result = stream.result
-    assert result is not None
+    result = prepare(console, QUESTION, user="u")
+    deltas = list(stream(result))
     assert len(deltas) > 1 and "".join(deltas) == REPLY
     assert (result.answer, result.answered, result.incomplete, result.error) == (REPLY, True, False, None)
     assert result.cited == {1}
@@ -351,12 +349,10 @@ def test_follow_ups_carry_the_last_three_turns(console: Console, fake: FakeOpenA
 
 def test_persistent_chat_server_error(console: Console, fake: FakeOpenAI) -> None:
     ingest_policy(console)
-    stream = ask(console, QUESTION, user="u")  # the query embedding succeeded
+    result = prepare(console, QUESTION, user="u")  # the query embedding succeeded
     fake.fail_next(500, times=console.settings.openai_max_retries + 1)
     before = len(fake.requests)
-    assert list(stream) == []
-    result = stream.result
-    assert result is not None
+    assert list(stream(result)) == []
     assert len(fake.requests) - before == 2 and set(fake.paths[before:]) == {"/v1/chat/completions"}
     assert result.error is not None and "server error" in result.error
     assert (result.answer, result.answered, result.incomplete) == ("", False, False)
@@ -381,13 +377,13 @@ def test_persistent_chat_server_error(console: Console, fake: FakeOpenAI) -> Non
 
 def test_a_rate_limit_is_retried(console: Console, fake: FakeOpenAI) -> None:
     ingest_policy(console)
-    stream = ask(console, QUESTION, user="u")
+    result = prepare(console, QUESTION, user="u")
     fake.fail_next(429)
     fake.queue_reply(REPLY)
-    assert "".join(stream) == REPLY
-    assert stream.result is not None and stream.result.answered and stream.result.error is None
+    assert "".join(stream(result)) == REPLY
+    assert result.answered and result.error is None
     assert len(sent(fake, "chat/completions")) == 2
-    answer = answer_row(console, stream.result.answer_id)
+    answer = answer_row(console, result.answer_id)
     assert (answer.error_code, answer.answered, answer.tokens_out) == (None, True, words(REPLY))
 
 

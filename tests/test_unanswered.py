@@ -17,8 +17,9 @@ from rag.analytics.unanswered import (
     resolve_group,
     unanswered_groups,
 )
+from rag.answer import pipeline
 from rag.answer.feedback import record_feedback
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console
 from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
@@ -48,12 +49,11 @@ ANSWERED = "How do I reset my password?"
 DEMO = "Do you have an Android app?"
 
 
-def answer(console: Console, question: str) -> AnswerResult:
-    stream = ask(console, question, user="agent")
-    for _ in stream:
+def answer(console: Console, question: str) -> pipeline.Answer:
+    result = prepare(console, question, user="agent")
+    for _ in stream(result):
         pass
-    assert stream.result is not None
-    return stream.result
+    return result
 
 
 def table_counts(console: Console) -> dict[str, int]:
@@ -175,11 +175,10 @@ def test_ask_without_recording_writes_no_rows(make_console: ConsoleFactory) -> N
     console = make_console(embedder=HashEmbedder(dims=1024), MIN_RELEVANCE="0.2")
     assert ingest_file(console, "export.md", EXPORT, user="km").ok
     counts = table_counts(console)
-    stream = ask(console, "How do I export my data to Excel?", user="agent", record=False)
-    text = "".join(stream)
-    assert stream.result is not None
-    assert stream.result.answered and stream.result.answer == text
-    assert stream.result.answer_id == 0 and stream.result.conversation_id.int == 0
+    result = prepare(console, "How do I export my data to Excel?", user="agent", record=False)
+    text = "".join(stream(result))
+    assert result.answered and result.answer == text
+    assert result.answer_id == 0 and result.conversation_id.int == 0
     assert table_counts(console) == counts
 
 

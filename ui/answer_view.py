@@ -1,31 +1,133 @@
-"""An answer's text on the chat page, always passed through safe_markdown, streamed or not."""
+"""An answer on the chat page: one function draws it, live as it streams or from the history.
+
+Its text always goes through safe_markdown: model output may carry a document's instructions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal, TypedDict
 
 import streamlit as st
 
+from rag.answer.conversations import PastExchange
+from rag.answer.pipeline import Answer, stream
 from rag.answer.safe_markdown import known_urls, safe_markdown
+from rag.console import Console
 from rag.retrieval.passage import Passage
+from ui.auth import current_user
+from ui.cache_note import cached_caption
+from ui.feedback import feedback_widget
+from ui.sources import render_sources
 
 
-def show_answer(text: str, passages: list[Passage]) -> None:
-    st.markdown(safe_markdown(text, known_urls(p.text for p in passages)))
+class AskedQuestion(TypedDict):
+    role: Literal["user"]
+    text: str
 
 
-def stream_answer(deltas: Iterable[str], passages: list[Passage]) -> str:
-    """Draw the answer as it arrives (each draw made safe as a whole); return the raw text."""
-    allowed = known_urls(p.text for p in passages)
+class ShownAnswer(TypedDict):
+    """A finished answer as the chat history keeps it (session state, hence a plain dict)."""
+
+    role: Literal["assistant"]
+    text: str
+    passages: list[Passage]
+    cited: set[int]
+    answered: bool
+    error: str | None
+    incomplete: bool
+    removed_citations: set[int]
+    answer_id: int  # 0: not logged, so no feedback
+    cached_at: datetime | None
+
+
+ChatMessage = AskedQuestion | ShownAnswer
+
+
+def asked(question: str) -> AskedQuestion:
+    return {"role": "user", "text": question}
+
+
+def shown_answer(answer: Answer) -> ShownAnswer:
+    """A finished answer of the pipeline, for the history."""
+    return {
+        "role": "assistant",
+        "text": answer.answer,
+        "passages": answer.passages,
+        "cited": answer.cited,
+        "answered": answer.answered,
+        "error": answer.error,
+        "incomplete": answer.incomplete,
+        "removed_citations": answer.removed_citations,
+        "answer_id": answer.answer_id,
+        "cached_at": answer.cached_at,
+    }
+
+
+def shown_exchange(exchange: PastExchange) -> ShownAnswer:
+    """An answer of a reopened conversation, as it was logged."""
+    return {
+        "role": "assistant",
+        "text": exchange.answer,
+        "passages": exchange.passages,
+        "cited": exchange.cited,
+        "answered": exchange.answered,
+        "error": exchange.error,
+        "incomplete": False,
+        "removed_citations": set(),
+        "answer_id": exchange.answer_id,
+        "cached_at": None,
+    }
+
+
+def draw_question(text: str) -> None:
+    st.markdown(safe_markdown(text))
+
+
+def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
+    """Draw an answer with its notes, sources and feedback; a prepared `Answer` is streamed first.
+
+    Returns the answer as the history keeps it.
+    """
+    if isinstance(answer, Answer):
+        shown = _stream_text(answer)
+    else:
+        shown = answer
+        st.markdown(_safe_text(shown))
+    if shown["cached_at"]:
+        st.caption(cached_caption(shown["cached_at"]))
+    if shown["removed_citations"]:
+        st.caption("Citations of passages that were not retrieved were removed from this answer.")
+    if shown["error"]:
+        _failure_warning(shown["error"], incomplete=shown["incomplete"])
+    elif not shown["answered"]:
+        st.caption("Logged as unanswered, so the missing documentation can be written.")
+    # After a failure the passages found are the help there is: shown, not folded away.
+    render_sources(shown["passages"], shown["cited"], answered=shown["answered"] or bool(shown["error"]))
+    if shown["answer_id"]:
+        feedback_widget(console, shown["answer_id"], current_user(console))
+    return shown
+
+
+def _stream_text(answer: Answer) -> ShownAnswer:
+    """Draw the text as it arrives (each draw made safe as a whole), then as it was finished."""
+    allowed = known_urls(p.text for p in answer.passages)
     placeholder = st.empty()
     text = ""
-    for delta in deltas:
+    for delta in stream(answer):
         text += delta
         placeholder.markdown(safe_markdown(text, allowed))
-    return text
+    shown = shown_answer(answer)
+    if shown["text"] != text:  # unknown citations removed, or nothing arrived
+        placeholder.markdown(_safe_text(shown))
+    return shown
 
 
-def failure_warning(error: str, *, incomplete: bool) -> None:
+def _safe_text(shown: ShownAnswer) -> str:
+    return safe_markdown(shown["text"] or "_(no answer)_", known_urls(p.text for p in shown["passages"]))
+
+
+def _failure_warning(error: str, *, incomplete: bool) -> None:
     """Say what went wrong; a cut answer is marked incomplete, so nobody takes it as whole."""
     reason = error.rstrip(". ") + "."
     if incomplete:

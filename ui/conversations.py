@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TypedDict
 
 import streamlit as st
 
 from rag.answer.conversations import conversation_exchanges, conversation_owner, list_conversations
 from rag.auth.roles import MANAGER
 from rag.console import Console
+from ui.answer_view import ChatMessage, asked, shown_exchange
 from ui.auth import SignedIn
 
 
-def conversation_sidebar(console: Console, account: SignedIn, state: dict[str, Any]) -> None:
+class ChatState(TypedDict):
+    """The Ask page's session state: the conversation a follow-up continues, and what is shown."""
+
+    conversation_id: uuid.UUID | None
+    messages: list[ChatMessage]
+
+
+def conversation_sidebar(console: Console, account: SignedIn, state: ChatState) -> None:
     manager = account.role == MANAGER
     with st.sidebar:
         st.markdown("**Conversations**")
@@ -37,27 +45,17 @@ def conversation_sidebar(console: Console, account: SignedIn, state: dict[str, A
             st.caption(f"Reviewing {reviewing}'s conversation: a new question starts one of your own.")
 
 
-def _reopen(console: Console, account: SignedIn, state: dict[str, Any], conversation_id: uuid.UUID) -> None:
+def _reopen(console: Console, account: SignedIn, state: ChatState, conversation_id: uuid.UUID) -> None:
     owner = conversation_owner(console.engine, conversation_id)
     own = owner == account.label
     if not own and account.role != MANAGER:  # agents only ever reopen their own
         st.error("That conversation is not yours.")
         return
-    messages: list[dict[str, Any]] = []
+    messages: list[ChatMessage] = []
     for e in conversation_exchanges(console.engine, conversation_id):
-        messages.append({"role": "user", "text": e.question})
-        messages.append(
-            {
-                "role": "assistant",
-                "text": e.answer or "_(no answer)_",
-                "passages": e.passages,
-                "cited": e.cited,
-                "answered": e.answered,
-                "error": e.error,
-                "answer_id": e.answer_id,
-            }
-        )
+        messages += [asked(e.question), shown_exchange(e)]
     # Follow-ups continue one's own conversation; a reviewed one stays its owner's.
-    state.update(conversation_id=conversation_id if own else None, messages=messages)
+    state["conversation_id"] = conversation_id if own else None
+    state["messages"] = messages
     st.session_state["chat_reviewing"] = None if own else owner
     st.rerun()

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, Feedback
-from rag.answer.pipeline import ask
+from rag.answer.pipeline import prepare, stream
 from rag.console import Console
 
 MAX_EXAMPLES = 5
@@ -100,11 +100,9 @@ def reask(console: Console, questions: list[str]) -> list[Reask]:
     """Run each question through the full pipeline on today's library; nothing is logged."""
     results = []
     for question in questions:
-        stream = ask(console, question, user=console.settings.default_user, record=False)
-        for _ in stream:
+        result = prepare(console, question, user=console.settings.default_user, record=False)
+        for _ in stream(result):
             pass
-        assert stream.result is not None
-        result = stream.result
         best = max(result.passages, key=lambda p: p.score, default=None)
         results.append(
             Reask(

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from rag.answer.pipeline import AnswerResult, ask
+from rag.answer.pipeline import Answer, prepare, stream
 from rag.cli.users import add_users_parser
 from rag.console import Console, open_console
 from rag.demo import generate_demo_data, remove_demo_data
@@ -160,16 +160,14 @@ def _counter(out: TextIO, verb: str, noun: str) -> Callable[[int, int], None]:
 
 
 def _ask(console: Console, args: argparse.Namespace) -> int:
-    stream = ask(console, args.question, user=console.settings.default_user)
+    result = prepare(console, args.question, user=console.settings.default_user)
     if not args.json:
-        for delta in stream:
+        for delta in stream(result):
             print(delta, end="", flush=True)
         print()
     else:
-        for _ in stream:
+        for _ in stream(result):
             pass
-    result = stream.result
-    assert result is not None  # set once the stream is exhausted
     if args.json:
         print(json.dumps(_answer_json(result), ensure_ascii=False))
         return 0
@@ -182,7 +180,7 @@ def _ask(console: Console, args: argparse.Namespace) -> int:
     return 0
 
 
-def _answer_json(result: AnswerResult) -> dict[str, object]:
+def _answer_json(result: Answer) -> dict[str, object]:
     return {
         "answer": result.answer,
         "answered": result.answered,
