@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from rag.auth.audit import audit_entries
+from rag.auth import audit_entries
 from ui.auth import require_page
 from ui.console import get_console
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answer.pipeline import prepare
+from rag.answer import prepare
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
-from rag.library.documents import document_count
+from rag.library import document_count
 from ui.answer_view import asked, draw_answer, draw_question
 from ui.auth import current_user, require_page
 from ui.console import get_console

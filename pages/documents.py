@@ -9,10 +9,8 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from rag.ingest.batch import ingest_paths, sample_files
-from rag.ingest.events import recent_ingestion_events
-from rag.ingest.pipeline import IngestResult, ingest_file
-from rag.library.documents import delete_document, list_documents
+from rag.ingest import IngestResult, ingest_file, ingest_paths, recent_ingestion_events, sample_files
+from rag.library import delete_document, list_documents
 from rag.parsing import SUPPORTED_EXTENSIONS
 from ui.auth import current_user, require_page
 from ui.console import get_console

@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from rag.errors import ConsoleError
 from rag.evaluation import EvaluationReport, evaluate, load_golden_set
-from rag.library.documents import list_documents
+from rag.library import list_documents
 from ui.auth import require_page
 from ui.console import get_console
 

@@ -7,8 +7,7 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from rag.auth.roles import ROLES
-from rag.auth.users import add_user, change_role, list_accounts, set_active, set_password
+from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
 from rag.errors import ConsoleError
 from ui.auth import require_page, role_label
 from ui.console import get_console

@@ -19,5 +19,7 @@ echo "ruff"
 .venv/bin/ruff format --check .
 echo "mypy"
 .venv/bin/mypy
+echo "import contracts (.importlinter)"
+.venv/bin/lint-imports --no-cache
 echo "pytest"
 .venv/bin/python -m pytest "$@"

@@ -259,14 +259,14 @@ def test_settings_refuse_impossible_values(name: str, value: str) -> None:
 
 
 def test_unfinished_embeddings_are_bounded_by_documents_and_vectors() -> None:
-    ingest_embedding = ResumeCache()  # as each console holds one
+    resume_cache = ResumeCache()  # as each console holds one
     one = {0: np.zeros((4, 8), dtype=np.float32)}
-    for n in range(ingest_embedding.MAX_UNFINISHED + 1):
-        ingest_embedding.keep_unfinished(f"doc{n}", dict(one))
-    assert ingest_embedding.take_unfinished("doc0") == {}  # the oldest made room
-    assert ingest_embedding.take_unfinished("doc1").keys() == {0}
-    assert ingest_embedding.take_unfinished("doc1") == {}  # taken once
-    big = {0: np.zeros((ingest_embedding.MAX_UNFINISHED_VECTORS, 8), dtype=np.float32)}
-    ingest_embedding.keep_unfinished("big", big)
-    assert ingest_embedding.take_unfinished("doc2") == {}  # dropped to stay under the vector bound
-    assert ingest_embedding.take_unfinished("big").keys() == {0}
+    for n in range(resume_cache.MAX_UNFINISHED + 1):
+        resume_cache.keep_unfinished(f"doc{n}", dict(one))
+    assert resume_cache.take_unfinished("doc0") == {}  # the oldest made room
+    assert resume_cache.take_unfinished("doc1").keys() == {0}
+    assert resume_cache.take_unfinished("doc1") == {}  # taken once
+    big = {0: np.zeros((resume_cache.MAX_UNFINISHED_VECTORS, 8), dtype=np.float32)}
+    resume_cache.keep_unfinished("big", big)
+    assert resume_cache.take_unfinished("doc2") == {}  # dropped to stay under the vector bound
+    assert resume_cache.take_unfinished("big").keys() == {0}

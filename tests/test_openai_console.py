@@ -24,7 +24,7 @@ from db.models import (
     KnowledgeBase,
     ModelCall,
 )
-from rag.answer import pipeline
+from rag.answer import conversation_exchanges, pipeline
 from rag.answer.not_known import NOT_KNOWN
 from rag.answer.pipeline import prepare, stream
 from rag.console import Console, open_console
@@ -285,6 +285,20 @@ def test_a_citation_of_a_source_not_retrieved_is_removed(console: Console, fake:
     answer = answer_row(console, result.answer_id)
     assert answer.answer == result.answer and answer.answered is True and answer.error_code is None
     assert answer.error == "removed citations of sources that were not retrieved: [7]"
+
+
+def test_a_reopened_conversation_tells_removed_citations_from_failures(
+    console: Console, fake: FakeOpenAI
+) -> None:
+    ingest_policy(console)
+    fake.queue_reply("Opened headphones can be returned within 14 days [1][7].")
+    _, first = ask_all(console, QUESTION)
+    fake.queue_reply(REPLY)
+    fake.cut_stream_after(3)
+    _, cut = ask_all(console, QUESTION, conversation_id=first.conversation_id)
+    past = conversation_exchanges(console.engine, first.conversation_id)
+    assert [(e.error, e.incomplete, e.removed_citations) for e in past[:1]] == [(None, False, {7})]
+    assert past[1].error == cut.error and past[1].incomplete is True and past[1].removed_citations == set()
 
 
 def test_the_not_known_sentence_is_logged_as_unanswered(console: Console, fake: FakeOpenAI) -> None:

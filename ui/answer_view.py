@@ -10,11 +10,9 @@ from typing import Literal, TypedDict
 
 import streamlit as st
 
-from rag.answer.conversations import PastExchange
-from rag.answer.pipeline import Answer, stream
-from rag.answer.safe_markdown import known_urls, safe_markdown
+from rag.answer import Answer, PastExchange, known_urls, safe_markdown, stream
 from rag.console import Console
-from rag.retrieval.passage import Passage
+from rag.retrieval import Passage
 from ui.auth import current_user
 from ui.cache_note import cached_caption
 from ui.feedback import feedback_widget
@@ -73,8 +71,8 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
         "cited": exchange.cited,
         "answered": exchange.answered,
         "error": exchange.error,
-        "incomplete": False,
-        "removed_citations": set(),
+        "incomplete": exchange.incomplete,
+        "removed_citations": exchange.removed_citations,
         "answer_id": exchange.answer_id,
         "cached_at": None,
     }

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from rag.auth.roles import MANAGER, ROLE_LABELS, ROLES
-from rag.auth.users import create_first_manager, get_account, sign_in, user_count
+from rag.auth import MANAGER, ROLE_LABELS, ROLES, create_first_manager, get_account, sign_in, user_count
 from rag.console import Console
 from rag.errors import ConsoleError
 from ui.console import get_console

@@ -7,8 +7,8 @@ from typing import TypedDict
 
 import streamlit as st
 
-from rag.answer.conversations import conversation_exchanges, conversation_owner, list_conversations
-from rag.auth.roles import MANAGER
+from rag.answer import conversation_exchanges, conversation_owner, list_conversations
+from rag.auth import MANAGER
 from rag.console import Console
 from ui.answer_view import ChatMessage, asked, shown_exchange
 from ui.auth import SignedIn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.answer.feedback import REASON_LABELS, record_feedback
+from rag.answer import REASON_LABELS, record_feedback
 from rag.console import Console
 
 

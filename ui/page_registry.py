@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rag.auth.roles import EVERYONE, KNOWLEDGE, MANAGERS
+from rag.auth import EVERYONE, KNOWLEDGE, MANAGERS
 
 Section = Literal["Support", "Knowledge", "Analytics", "Administration"]
 

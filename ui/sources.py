@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rag.retrieval.passage import Passage
+from rag.retrieval import Passage
 
 
 def render_sources(passages: list[Passage], cited: set[int], *, answered: bool) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+# Logged in an answer's `error` column (with no error code) when citations were removed.
+REMOVED_NOTE = "removed citations of sources that were not retrieved: "
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
@@ -23,3 +25,15 @@ def drop_unknown_citations(text: str, known: set[int]) -> tuple[str, set[int]]:
 def _keep_known(group: str, known: set[int]) -> str:
     kept = [n for n in (int(part) for part in group.split(",")) if n in known]
     return "".join(f"[{n}]" for n in kept)
+
+
+def removal_note(removed: set[int]) -> str | None:
+    """What the answer log records about removed citations; None when none were removed."""
+    return f"{REMOVED_NOTE}{sorted(removed)}" if removed else None
+
+
+def removed_in_note(note: str | None) -> set[int]:
+    """The citation numbers a logged `removal_note` names (empty for anything else)."""
+    if not note or not note.startswith(REMOVED_NOTE):
+        return set()
+    return {int(n) for n in re.findall(r"\d+", note[len(REMOVED_NOTE) :])}

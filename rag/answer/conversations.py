@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, Conversation
+from rag.answer.citations import removed_in_note
 from rag.providers.generator import Turn
 from rag.retrieval.passage import Passage
 
@@ -53,7 +54,9 @@ class PastExchange:
     question: str
     answer: str
     answered: bool
-    error: str | None
+    error: str | None  # why the answer failed or was cut; None when it did not
+    incomplete: bool
+    removed_citations: set[int]  # citations of sources that were not retrieved, removed
     passages: list[Passage]
     cited: set[int]
 
@@ -87,7 +90,15 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
     """Every exchange of a conversation, oldest first, with the passages as they were retrieved."""
     with engine.connect() as conn:
         answers = conn.execute(
-            sa.select(Answer.id, Answer.question, Answer.answer, Answer.answered, Answer.error)
+            sa.select(
+                Answer.id,
+                Answer.question,
+                Answer.answer,
+                Answer.answered,
+                Answer.incomplete,
+                Answer.error_code,
+                Answer.error,
+            )
             .where(Answer.conversation_id == conversation_id)
             .order_by(Answer.created_at, Answer.id)
         ).all()
@@ -115,7 +126,10 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
             question=a.question,
             answer=a.answer,
             answered=a.answered,
-            error=a.error,
+            # Without an error code, `error` holds a note (removed citations), not a failure.
+            error=a.error if a.error_code else None,
+            incomplete=a.incomplete,
+            removed_citations=removed_in_note(a.error) if a.error_code is None else set(),
             passages=[_passage(s) for s in by_answer.get(a.id, [])],
             cited={s.number for s in by_answer.get(a.id, []) if s.cited},
         )

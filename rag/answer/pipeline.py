@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rag.answer.cache import CachedAnswer, CacheScope, find_exact, find_similar, remember, saved_usd
-from rag.answer.citations import cited_numbers, drop_unknown_citations
+from rag.answer.citations import cited_numbers, drop_unknown_citations, removal_note
 from rag.answer.conversations import recent_turns, start_conversation
 from rag.answer.limits import check_limits
 from rag.answer.log import AnswerRecord, log_answer
@@ -171,7 +171,7 @@ def _finish(answer: Answer, text: str, *, error: ModelError | None, generation: 
     known = {p.number for p in work.relevant}
     text, removed = drop_unknown_citations(text.strip(), known)
     cited = cited_numbers(text) & known
-    note = f"removed citations of sources that were not retrieved: {sorted(removed)}" if removed else None
+    note = removal_note(removed)
     if generation is not None:
         work.calls.extend(generation.calls)
         work.calls.append(_chat_call(work, generation, error))

@@ -7,8 +7,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from rag.auth.roles import ROLES
-from rag.auth.users import add_user, change_role, list_accounts, set_active, set_password
+from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
 from rag.errors import InvalidInput
 
 if TYPE_CHECKING:

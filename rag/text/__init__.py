@@ -1,0 +1,19 @@
+"""Pure text, no database: tiktoken tokens, sentence boundaries, and chunk windows.
+
+In: the text sections a parser produced. Out: `Chunk`s of at most `max_tokens` tokens that end on
+sentence boundaries where they can, overlapping by `overlap` tokens, each with its page or heading.
+"""
+
+from rag.text.chunking import Chunk, chunk_sections, joined_text
+from rag.text.sentences import sentence_starts, split_sentences
+from rag.text.tokens import count_tokens, encoding
+
+__all__ = [
+    "Chunk",
+    "chunk_sections",
+    "count_tokens",
+    "encoding",
+    "joined_text",
+    "sentence_starts",
+    "split_sentences",
+]

@@ -11,15 +11,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from rag.answer.pipeline import Answer, prepare, stream
+from rag.answer import Answer, prepare, stream
 from rag.cli.users import add_users_parser
 from rag.console import Console, open_console
 from rag.demo import generate_demo_data, remove_demo_data
 from rag.errors import ConsoleError
 from rag.evaluation import eval_knowledge_base_name, evaluate, load_beir, open_eval_console, sync_corpus
+from rag.ingest import Progress
 from rag.ingest.batch import FileProgress, collect_files, ingest_paths, summary_line
-from rag.ingest.pipeline import Progress
-from rag.library.documents import list_documents
+from rag.library import list_documents
 from rag.retrieval.params import MODES
 from rag.settings import load_settings
 
