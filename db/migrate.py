@@ -15,6 +15,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_KEY = 7_413_001  # pg_advisory_lock key: only one process migrates at a time
 
 
+def ours(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's `include_name`: the tables of the models, not procrastinate's (its own schema)."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+
+
 def alembic_config(url: str | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

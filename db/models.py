@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
@@ -71,6 +72,8 @@ class Document(Base):
     token_count: Mapped[int] = mapped_column(Integer)
     flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     uploaded_by: Mapped[str] = mapped_column(Text)
+    # The server folder a folder sync took it from; a file gone from there removes the document.
+    source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = created_column()
 
@@ -113,6 +116,71 @@ class IngestionEvent(Base):
     token_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     duration_ms: Mapped[float] = mapped_column(Float)
     uploaded_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+
+
+class StoredFile(Base):
+    """An uploaded file's bytes, by content hash, kept while a job may still need them."""
+
+    __tablename__ = "stored_files"
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = created_column()
+
+
+class IngestionJob(Base):
+    """One file's way into the library, as people see it: queued, running, then how it ended.
+
+    The queue itself (procrastinate's tables) only knows which job to run next; this row is what
+    the Documents page and `rag ingest` show, from any process.
+    """
+
+    __tablename__ = "ingestion_jobs"
+    __table_args__ = (
+        Index("ix_ingestion_jobs_kb_created_at", "knowledge_base_id", "created_at"),
+        Index(
+            "ix_ingestion_jobs_active",
+            "state",
+            postgresql_where=text("state IN ('queued', 'parsing', 'embedding', 'storing')"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    knowledge_base_id: Mapped[int] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str | None] = mapped_column(Text)  # a synced folder
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    # queued, parsing, embedding, storing; then ingested, replaced, duplicate, rejected, failed, cancelled
+    state: Mapped[str] = mapped_column(String(20), server_default=text("'queued'"))
+    message: Mapped[str | None] = mapped_column(Text)
+    batches_done: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    batches_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    chunk_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    token_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)  # procrastinate_jobs.id
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_at: Mapped[datetime] = created_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = created_column()
+
+
+class EmbeddedBatch(Base):
+    """Vectors of one embedding batch of a document not stored yet: what a job already paid for.
+
+    A job that dies or fails part-way resumes from here; the rows go when the document is stored.
+    """
+
+    __tablename__ = "embedded_batches"
+    resume_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)  # float32, row after row
     created_at: Mapped[datetime] = created_column()
 
 

@@ -19,7 +19,6 @@ from rag.providers.embedder import Embedder
 from rag.providers.factory import OpenAIAccess, make_embedder, make_generator
 from rag.providers.generator import Generator
 from rag.providers.rate_limit import RateLimiters
-from rag.providers.resume_cache import ResumeCache
 from rag.settings import Settings
 
 
@@ -28,7 +27,7 @@ class Console:
     """Built once per process by `open_console` and shared by every session, upload and question.
 
     Its parts are the state the whole process shares: the connection pool, the embedding model,
-    the model APIs' rate limits and the embeddings kept for retrying a failed upload.
+    and the model APIs' rate limits.
     """
 
     settings: Settings
@@ -37,7 +36,6 @@ class Console:
     generator: Generator
     kb: KnowledgeBaseRef
     rate_limiters: RateLimiters
-    resume_cache: ResumeCache
 
 
 def open_console(settings: Settings) -> Console:
@@ -73,7 +71,6 @@ def open_console(settings: Settings) -> Console:
         generator=generator,
         kb=kb,
         rate_limiters=RateLimiters(),
-        resume_cache=ResumeCache(),
     )
 
 

@@ -109,6 +109,20 @@ def _prices(name: str, raw: str) -> dict[str, Price]:
     return {**DEFAULT_PRICES, **extra}
 
 
+def _paths(_name: str, raw: str) -> tuple[Path, ...]:
+    return tuple(Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
+
+
+def _cron(name: str, raw: str) -> str | None:
+    if raw.strip().lower() == "off":
+        return None
+    from croniter import croniter  # procrastinate's own cron parser
+
+    if not croniter.is_valid(raw):
+        raise ConfigError(f'{name} must be a cron schedule like "0 * * * *" or off, not {raw!r}')
+    return raw.strip()
+
+
 def _login_name() -> str:
     try:
         return getpass.getuser()
@@ -187,6 +201,15 @@ class Settings:
     )
     embedding_retry_attempts: int = field(default=5, metadata=_env("EMBEDDING_RETRY_ATTEMPTS", _whole))
     embedding_retry_wait_s: float = field(default=2.0, metadata=_env("EMBEDDING_RETRY_WAIT", _number))
+    # Background workers (python -m rag worker): jobs at once per worker, and when a silent worker
+    # counts as dead so that its job goes to another.
+    worker_concurrency: int = field(default=2, metadata=_env("WORKER_CONCURRENCY", _whole))
+    worker_heartbeat_s: float = field(default=10.0, metadata=_env("WORKER_HEARTBEAT_S", _number))
+    worker_stalled_after_s: float = field(default=30.0, metadata=_env("WORKER_STALLED_AFTER_S", _number))
+    # Server folders a knowledge manager may sync from the Documents page (python -m rag sync takes
+    # any), separated like PATH; and how often a worker syncs them (cron, e.g. "0 * * * *"), if at all.
+    sync_folders: tuple[Path, ...] = field(default=(), metadata=_env("SYNC_FOLDERS", _paths))
+    sync_schedule: str | None = field(default=None, metadata=_env("SYNC_SCHEDULE", _cron))
     # Sign-in: builtin accounts, OIDC through st.login, or off.
     auth_mode: AuthMode = field(default="builtin", metadata=_env("AUTH_MODE", _one_of(AuthMode)))
     oidc_role_claim: str | None = field(default=None, metadata=_env("OIDC_ROLE_CLAIM", _text))
@@ -281,5 +304,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("EMBEDDING_CONCURRENCY and EMBEDDING_RETRY_ATTEMPTS must be at least 1")
     if s.embedding_requests_per_minute < 0 or s.embedding_retry_wait_s < 0:
         raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
+    if s.worker_concurrency < 1 or s.worker_heartbeat_s <= 0:
+        raise ConfigError("WORKER_CONCURRENCY must be at least 1 and WORKER_HEARTBEAT_S positive")
+    if s.worker_stalled_after_s <= s.worker_heartbeat_s:
+        raise ConfigError("WORKER_STALLED_AFTER_S must be longer than WORKER_HEARTBEAT_S")
     if s.login_max_failures < 1 or s.login_lockout_s < 0:
         raise ConfigError("LOGIN_MAX_FAILURES must be positive and LOGIN_LOCKOUT_SECONDS not negative")

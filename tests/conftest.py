@@ -26,7 +26,6 @@ from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.generator import Generator
 from rag.providers.local_embedder import LocalEmbedder
 from rag.providers.rate_limit import RateLimiters
-from rag.providers.resume_cache import ResumeCache
 from rag.settings import Settings, load_settings
 from tests.fakes import HashEmbedder
 
@@ -121,7 +120,6 @@ def make_console(database_url: str, tmp_path: Path) -> Iterator[ConsoleFactory]:
             generator=generator,
             kb=kb,
             rate_limiters=RateLimiters(),
-            resume_cache=ResumeCache(),
         )
 
     yield build

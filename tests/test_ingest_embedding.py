@@ -17,7 +17,6 @@ from rag.ingest.embedding_batches import BatchPolicy, embed_in_batches, ingestio
 from rag.providers.embedder import EmbeddingBatch
 from rag.providers.openai_embedder import OpenAIEmbedder
 from rag.providers.rate_limit import RateLimiter
-from rag.providers.resume_cache import ResumeCache
 from rag.providers.retry import RetryPolicy
 from rag.usage.calls import CallRecord
 from tests.conftest import settings_for
@@ -256,17 +255,3 @@ def test_the_wait_doubles_and_is_capped() -> None:
 def test_settings_refuse_impossible_values(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         settings_for(**{name: value})
-
-
-def test_unfinished_embeddings_are_bounded_by_documents_and_vectors() -> None:
-    resume_cache = ResumeCache()  # as each console holds one
-    one = {0: np.zeros((4, 8), dtype=np.float32)}
-    for n in range(resume_cache.MAX_UNFINISHED + 1):
-        resume_cache.keep_unfinished(f"doc{n}", dict(one))
-    assert resume_cache.take_unfinished("doc0") == {}  # the oldest made room
-    assert resume_cache.take_unfinished("doc1").keys() == {0}
-    assert resume_cache.take_unfinished("doc1") == {}  # taken once
-    big = {0: np.zeros((resume_cache.MAX_UNFINISHED_VECTORS, 8), dtype=np.float32)}
-    resume_cache.keep_unfinished("big", big)
-    assert resume_cache.take_unfinished("doc2") == {}  # dropped to stay under the vector bound
-    assert resume_cache.take_unfinished("big").keys() == {0}

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 
 import db.rollup_models  # noqa: F401  (registers the rollup tables)
 from db.engine import make_engine
-from db.migrate import is_current, upgrade
+from db.migrate import is_current, ours, upgrade
 from db.models import Base
 from rag.errors import EmbeddingModelMismatch
 from rag.ingest.pipeline import ingest_file
@@ -28,7 +28,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     assert is_current(engine)
     upgrade(engine)  # a second run is a no-op
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": ours}), Base.metadata)
     engine.dispose()
     assert diff == []
 

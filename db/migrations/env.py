@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 
 import db.rollup_models  # noqa: F401  (registers the rollup tables on Base.metadata)
+from db.migrate import ours
 from db.models import Base
 
 config = context.config
@@ -23,7 +24,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: sa.Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata)
+    context.configure(connection=connection, target_metadata=target_metadata, include_name=ours)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -13,12 +13,16 @@ from typing import TextIO
 
 from rag.answer import Answer, prepare, stream
 from rag.cli.users import add_users_parser
-from rag.console import Console, open_console
+from rag.console import Console, database_label, open_console
 from rag.demo import generate_demo_data, remove_demo_data
 from rag.errors import ConsoleError
 from rag.evaluation import eval_knowledge_base_name, evaluate, load_beir, open_eval_console, sync_corpus
-from rag.ingest import Progress
-from rag.ingest.batch import FileProgress, collect_files, ingest_paths, summary_line
+from rag.ingest import IngestResult, collect_files, summary_line
+from rag.ingest.folder_sync import sync_folder
+from rag.ingest.jobs import JobView, NewFile, job_fraction
+from rag.ingest.queue import enqueue
+from rag.ingest.wait import wait_for_jobs
+from rag.ingest.worker import run_worker
 from rag.library import list_documents
 from rag.retrieval.params import MODES
 from rag.settings import load_settings
@@ -42,9 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--user", help="recorded as the uploader (default: CONSOLE_USER or your login)")
     p.add_argument(
-        "--files-at-once", type=_positive_int, default=2, metavar="N", help="files ingested in parallel (2)"
+        "--files-at-once",
+        type=_positive_int,
+        default=2,
+        metavar="N",
+        help="files ingested in parallel when no worker is running (2)",
     )
+    p.add_argument("--no-wait", action="store_true", help="queue the files for the workers and return")
     p.set_defaults(run=_ingest)
+    p = sub.add_parser("sync", help="sync a server folder: queue new and changed files, remove vanished ones")
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument("--user", help="recorded as the uploader (default: CONSOLE_USER or your login)")
+    p.add_argument("--no-wait", action="store_true", help="queue the files for the workers and return")
+    p.set_defaults(run=_sync)
+    p = sub.add_parser("worker", help="run ingestion jobs (as many workers as you like, on any machine)")
+    p.add_argument("--concurrency", type=_positive_int, metavar="N", help="jobs at once (WORKER_CONCURRENCY)")
+    p.set_defaults(run=_worker)
     p = sub.add_parser("ask", help="ask a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -82,36 +99,94 @@ def _ingest(console: Console, args: argparse.Namespace) -> int:
     if missing:
         print(f"error: no such file or folder: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    files = collect_files(args.paths)
     started = time.perf_counter()
-    results = ingest_paths(
-        console,
-        files,
-        user=args.user or console.settings.default_user,
-        on_file=_progress_bar(sys.stderr),
-        files_at_once=args.files_at_once,
-    )
+    files: list[NewFile] = []
+    unreadable: list[IngestResult] = []
+    for path in collect_files(args.paths):
+        try:
+            files.append(NewFile(path.name, path.read_bytes()))
+        except OSError as exc:
+            unreadable.append(IngestResult(path.name, "rejected", f"Cannot read the file: {exc.strerror}"))
+    job_ids = enqueue(console, files, user=args.user or console.settings.default_user)
+    if args.no_wait:
+        print(f"queued {len(job_ids)} file{'' if len(job_ids) == 1 else 's'} (jobs {_id_range(job_ids)})")
+        return 0
+    return _report(console, job_ids, unreadable, started, args.files_at_once)
+
+
+def _sync(console: Console, args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    report = sync_folder(console, args.folder, user=args.user or console.settings.default_user)
+    for name in report.removed:
+        print(f"{'removed':<9} {name}: its file is gone from the folder")
+    unreadable = [IngestResult(n, "rejected", "Cannot read the file") for n in report.unreadable]
+    code = 0
+    if report.job_ids and not args.no_wait:
+        code = _report(console, report.job_ids, unreadable, started, 2, summary=False)
+    print(report.summary())
+    return code
+
+
+def _worker(console: Console, args: argparse.Namespace) -> int:
+    concurrency = args.concurrency or console.settings.worker_concurrency
+    print(f"worker: {concurrency} job(s) at once on {database_label(console)}; Ctrl-C stops", file=sys.stderr)
+    run_worker(console, concurrency=concurrency)
+    return 0
+
+
+def _report(
+    console: Console,
+    job_ids: list[int],
+    unreadable: list[IngestResult],
+    started: float,
+    concurrency: int,
+    *,
+    summary: bool = True,
+) -> int:
+    """Wait for the jobs (running them here if no worker is up), then print one line per file."""
+    bars = _ProgressBars(sys.stderr, len(job_ids))
+    views = wait_for_jobs(console, job_ids, on_update=bars.draw, concurrency=concurrency)
+    results = [
+        IngestResult(v.filename, v.state, v.message or "", v.document_id, v.chunk_count, v.token_count)
+        for v in views
+    ] + unreadable
     for r in results:
         print(f"{r.outcome:<9} {r.filename}: {r.message}")
-    print(summary_line(results, time.perf_counter() - started))
+    if summary:
+        print(summary_line(results, time.perf_counter() - started))
     return 1 if any(not r.ok for r in results) else 0
 
 
-def _progress_bar(out: TextIO) -> FileProgress:
-    def for_file(index: int, total: int, path: Path) -> Progress:
-        def show(fraction: float, stage: str) -> None:
+class _ProgressBars:
+    """One line per file on stderr, redrawn while it runs and left finished, so stdout stays parseable."""
+
+    def __init__(self, out: TextIO, total: int) -> None:
+        self.out, self.total = out, total
+        self.finished: set[int] = set()
+        self.drawn: dict[int, tuple[str, int]] = {}
+
+    def draw(self, views: list[JobView]) -> None:
+        for index, view in enumerate(views):
+            if view.id in self.finished or view.state == "queued":
+                continue
+            if self.drawn.get(view.id) == (view.state, view.batches_done):
+                continue
+            self.drawn[view.id] = (view.state, view.batches_done)
+            fraction = 1.0 if not view.active else job_fraction(view)
             filled = int(fraction * 20)
             bar = "#" * filled + "-" * (20 - filled)
-            out.write(
-                f"\r[{index + 1}/{total}] [{bar}] {fraction:4.0%} {path.name[:40]:<40} {stage[:20]:<20}"
+            self.out.write(
+                f"\r[{index + 1}/{self.total}] [{bar}] {fraction:4.0%} "
+                f"{view.filename[:40]:<40} {view.state:<20}"
             )
-            if fraction >= 1.0:
-                out.write("\n")
-            out.flush()
+            if not view.active:
+                self.finished.add(view.id)
+                self.out.write("\n")
+            self.out.flush()
 
-        return show
 
-    return for_file
+def _id_range(ids: list[int]) -> str:
+    return f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else ", ".join(map(str, ids)) or "none"
 
 
 def _eval(console: Console, args: argparse.Namespace) -> int:

@@ -12,17 +12,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rag.errors import ModelError
 from rag.providers.embedder import Embedder, timed_embed
 from rag.providers.rate_limit import RateLimiter, RateLimiters
-from rag.providers.resume_cache import Vectors
 from rag.settings import Settings
 from rag.usage.calls import CallRecord
 
 # Worth another try later; quota, auth, bad requests and unknown models fail the same way again.
 RETRYABLE = frozenset({"rate_limited", "server_error", "timeout", "connection"})
 MAX_RETRY_WAIT_S = 60.0
+
+Vectors = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,15 @@ def embed_in_batches(
     limiter: RateLimiter,
     calls: list[CallRecord],
     on_progress: Callable[[int], None] | None = None,
+    on_batch: Callable[[int, Vectors], None] | None = None,
     finished: dict[int, Vectors] | None = None,
 ) -> Vectors:
     """Vectors for `texts`, in their order. `on_progress(texts done)` runs on the caller's thread.
 
     Every request made, failed or not, is appended to `calls`. The first batch that fails for
     good raises its ModelError; batches not started by then are never sent. Batches already in
-    `finished` (by batch number) are not sent again; each batch embedded is added to it.
+    `finished` (by batch number) are not sent again; each batch embedded is added to it, and
+    handed to `on_batch(number, vectors)` on the caller's thread before `on_progress`.
     """
     if not texts:
         return np.zeros((0, embedder.dimensions), dtype=np.float32)
@@ -92,6 +96,8 @@ def embed_in_batches(
                 if vectors is None:
                     continue  # abandoned: the batch that failed for good raises when it comes
                 finished[i] = vectors
+                if on_batch is not None:
+                    on_batch(i, vectors)
                 done += len(batches[i])
                 if on_progress is not None:
                     on_progress(done)

@@ -28,6 +28,7 @@ class NewDocument:
     size_bytes: int
     flags: list[str]
     uploaded_by: str
+    source: str | None = None  # the server folder a folder sync read it from
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def store_document(
         "token_count": sum(c.token_count for c in chunks),
         "flags": doc.flags,
         "uploaded_by": doc.uploaded_by,
+        "source": doc.source,
     }
     previous = conn.execute(
         sa.select(Document.id, Document.version)

@@ -21,7 +21,6 @@ from rag.providers.factory import (
 from rag.providers.generator import AnswerRequest, Generation, Generator, Source, Turn, Usage
 from rag.providers.local_embedder import LocalEmbedder
 from rag.providers.rate_limit import RateLimiter, RateLimiters
-from rag.providers.resume_cache import ResumeCache
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -37,7 +36,6 @@ __all__ = [
     "OpenAIAccess",
     "RateLimiter",
     "RateLimiters",
-    "ResumeCache",
     "Source",
     "Turn",
     "Usage",

@@ -1,0 +1,59 @@
+"""Uploaded bytes kept in PostgreSQL by content hash, from the upload until no job needs them.
+
+Any worker on any machine reads them from the database the app writes them to; the same bytes
+uploaded twice are kept once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Engine
+
+from db.models import IngestionJob, StoredFile
+
+# A failed or cancelled job keeps its bytes this long, for a retry.
+KEEP_FOR_RETRY_DAYS = 7
+_WAITING = ("queued", "parsing", "embedding", "storing")
+_RETRYABLE = ("failed", "cancelled")
+
+
+def store_file(conn: Connection, data: bytes) -> str:
+    """Keep the bytes (once per content); return their SHA-256."""
+    content_hash = hashlib.sha256(data).hexdigest()
+    row = {"content_hash": content_hash, "data": data, "size_bytes": len(data)}
+    conn.execute(insert(StoredFile).values(row).on_conflict_do_nothing())
+    return content_hash
+
+
+def load_file(engine: Engine, content_hash: str) -> bytes | None:
+    with engine.connect() as conn:
+        data: bytes | None = conn.execute(
+            sa.select(StoredFile.data).where(StoredFile.content_hash == content_hash)
+        ).scalar_one_or_none()
+    return data
+
+
+def release_file(engine: Engine, content_hash: str) -> None:
+    """Drop the bytes unless a job still waits for them or may be retried."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(StoredFile).where(StoredFile.content_hash == content_hash, ~_needed()))
+
+
+def release_unneeded_files(engine: Engine, *, days: int = KEEP_FOR_RETRY_DAYS) -> int:
+    with engine.begin() as conn:
+        return conn.execute(sa.delete(StoredFile).where(~_needed(days))).rowcount
+
+
+def _needed(days: int | None = None) -> sa.ColumnElement[bool]:
+    job = IngestionJob
+    retryable: sa.ColumnElement[bool] = job.state.in_(_RETRYABLE)
+    if days is not None:
+        retryable = retryable & (job.updated_at > sa.func.now() - sa.text(f"interval '{int(days)} days'"))
+    return (
+        sa.select(job.id)
+        .where(job.content_hash == StoredFile.content_hash, job.state.in_(_WAITING) | retryable)
+        .exists()
+    )
