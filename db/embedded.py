@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 DATABASE = "knowledge_console"
+_CREATE_LOCK = 7_413_002  # pg_advisory_lock key held while the database is looked for and created
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -39,10 +40,13 @@ def start_embedded(data_dir: Path) -> str:
         ) from exc
     admin = sa.create_engine(server.get_uri(driver="psycopg2"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        # The app and its worker start together: one of them creates the database.
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _CREATE_LOCK})
         exists = conn.execute(
             sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": DATABASE}
         ).first()
         if exists is None:
             conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _CREATE_LOCK})
     admin.dispose()
     return str(server.get_uri(database=DATABASE, driver="psycopg2"))

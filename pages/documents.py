@@ -1,37 +1,18 @@
-"""Documents: knowledge managers upload files and keep the library clean."""
+"""Documents: knowledge managers upload files, watch them being indexed and keep the library clean."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
-from rag.ingest import IngestResult, ingest_file, ingest_paths, recent_ingestion_events, sample_files
+from rag.errors import ConsoleError
+from rag.ingest import NewFile, SyncReport, enqueue, recent_ingestion_events, sample_files, sync_folder
 from rag.library import delete_document, list_documents
 from rag.parsing import SUPPORTED_EXTENSIONS
 from ui.auth import current_user, require_page
 from ui.console import get_console
-
-OUTCOME_ICONS = {
-    "ingested": ":material/check_circle:",
-    "replaced": ":material/published_with_changes:",
-    "duplicate": ":material/content_copy:",
-    "rejected": ":material/block:",
-    "failed": ":material/error:",
-}
-
-
-def _file_progress(bar: DeltaGenerator, name: str) -> Callable[[float, str], None]:
-    """Moves one file's progress bar as ingestion reports its stages."""
-
-    def report(fraction: float, stage: str) -> None:
-        bar.progress(min(fraction, 1.0), text=f"{name}: {stage}")
-
-    return report
-
+from ui.jobs_panel import announce, jobs_panel
+from ui.upload_jobs import escape_markdown, queued_message
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -50,23 +31,35 @@ with st.form("upload", clear_on_submit=True):
 if submitted and not files:
     st.warning("Choose one or more files first.")
 if submitted and files:
-    results: list[IngestResult] = []
-    for file in files:
-        bar = st.progress(0.0, text=f"{file.name}: starting")
-        result = ingest_file(
-            console,
-            file.name,
-            file.getvalue(),
-            user=user,
-            progress=_file_progress(bar, file.name),
-        )
-        bar.empty()
-        results.append(result)
-    st.session_state["upload_results"] = results
+    enqueue(console, [NewFile(file.name, file.getvalue()) for file in files], user=user)
+    st.success(queued_message([file.name for file in files]), icon=":material/schedule:")
 
-for result in st.session_state.get("upload_results", []):
-    show = st.success if result.outcome in ("ingested", "replaced") else st.info if result.ok else st.error
-    show(f"**{result.filename}**: {result.outcome}. {result.message}", icon=OUTCOME_ICONS[result.outcome])
+folders = console.settings.sync_folders
+if folders:
+    with st.expander("Sync a server folder"):
+        st.caption(
+            "New and changed files in the folder are queued; documents whose files were removed from "
+            "it leave the library. Documents uploaded by hand are never touched."
+        )
+        folder = st.selectbox("Folder", folders, format_func=str)
+        if st.button("Sync now", icon=":material/sync:") and folder is not None:
+            try:
+                st.session_state["sync_report"] = sync_folder(console, folder, user=user)
+            except ConsoleError as exc:
+                st.error(str(exc))
+        report: SyncReport | None = st.session_state.get("sync_report")
+        if report is not None:
+            st.success(escape_markdown(report.summary()), icon=":material/sync:")
+            for heading, names in (
+                ("Removed from the library (their files are gone):", report.removed),
+                ("Could not be read:", report.unreadable),
+            ):
+                if names:
+                    st.caption(heading)
+                    st.text("\n".join(names))
+
+st.subheader("Uploads")
+active_jobs = jobs_panel(console)
 
 documents = list_documents(console.engine, console.kb)
 st.subheader(f"Library ({len(documents)} document{'' if len(documents) == 1 else 's'})")
@@ -76,16 +69,12 @@ if not documents:
         "into passages and indexed, and then the Ask page answers from them. To try the console first, "
         "load a small sample knowledge base (a fictional cloud-storage company's policies)."
     )
-    if st.button("Load the sample knowledge base", icon=":material/library_add:"):
+    if active_jobs:
+        st.caption("The library fills as the queued files are indexed.")
+    elif st.button("Load the sample knowledge base", icon=":material/library_add:"):
         samples = sample_files()
-        bar = st.progress(0.0, text="Loading samples")
-
-        def on_file(index: int, total: int, path: Path) -> None:
-            bar.progress(index / total, text=f"Indexing {path.name} ({index + 1}/{total})")
-
-        loaded = ingest_paths(console, samples, user=user, on_file=on_file)
-        st.session_state["upload_results"] = loaded
-        st.rerun()
+        enqueue(console, [NewFile(path.name, path.read_bytes()) for path in samples], user=user)
+        announce(f"Queued the {len(samples)} sample files.", done=True)
 else:
     table = pd.DataFrame(
         {
@@ -111,8 +100,7 @@ else:
         confirm = st.checkbox("Yes, delete it and all its passages")
         if st.button("Delete", type="primary", disabled=not confirm, icon=":material/delete:"):
             delete_document(console.engine, console.kb, chosen, user=user)
-            st.session_state.pop("upload_results", None)
-            st.toast(f"Deleted {labels[chosen]}")
+            st.toast(f"Deleted {escape_markdown(labels[chosen])}")
             st.rerun()
 
 events = recent_ingestion_events(console.engine, console.kb)

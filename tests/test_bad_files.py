@@ -19,7 +19,16 @@ from tests import bad_files
 from tests.bad_files import BadFile
 from tests.conftest import ConsoleFactory
 from tests.test_cli import REPO, USER
-from tests.test_pages import OpenApp, button, library_titles, open_app, run  # noqa: F401
+from tests.test_pages import (  # noqa: F401  # open_app is a fixture
+    OpenApp,
+    button,
+    jobs,
+    library_titles,
+    open_app,
+    run,
+    run_queue,
+    table,
+)
 
 # Cases ingested as ordinary text, each with its own test below; every other case is a rejection.
 INGESTED = (bad_files.unknown_encoding, bad_files.html_with_hidden_text, bad_files.special_tokens)
@@ -175,10 +184,19 @@ def test_the_upload_page_shows_each_reason_and_flags_hidden_text(
     ]
     at.file_uploader[0].set_value([(bad.filename, bad.data, "application/octet-stream") for bad in files])
     run(button(at, "Upload and index").click())
-    errors = [e.value for e in at.error]
-    assert len(errors) == 3
-    for bad, error in zip(files[:3], errors, strict=True):
-        assert error.startswith(f"**{bad.filename}**: rejected.") and re.search(bad.expect, error), error
-    assert [s.value.split(":")[0] for s in at.success] == ["**returns.html**"]
+    assert [s.value for s in at.success] == [
+        "Queued 4 files: pricing\\.pdf, bomb\\.docx, scan\\.pdf, returns\\.html. "
+        "They are indexed in the background; you can leave this page."
+    ]
+    assert {state for state, _ in jobs(at).values()} == {"Queued"} and len(jobs(at)) == 4
+
+    run_queue()
+    run(at)
+    shown = jobs(at)
+    for bad in files[:3]:
+        state, reason = shown[bad.filename]
+        assert state == "Rejected" and re.search(bad.expect, reason), reason
+    state, details = shown["returns.html"]
+    assert state == "Ingested" and "hidden text" in details, details
     assert library_titles(at) == ["Returns"]
-    assert "hidden_text_removed" in at.dataframe[0].value["Status"][0]
+    assert "hidden_text_removed" in table(at, "Title")["Status"][0]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from rag.answer.not_known import NOT_KNOWN
 from tests.sample_files import make_pdf
+from tests.workers import all_ended, jobs, running_workers, scalar, wait_until, worker_env
 
 REPO = Path(__file__).resolve().parent.parent
 USER = "cli-test"
@@ -180,3 +181,81 @@ def test_unknown_path_exits_2_with_a_clear_message(database_url: str, tmp_path: 
     assert result.returncode == 2
     assert result.stdout == ""
     assert f"error: no such file or folder: {missing}" in result.stderr
+
+
+def test_ingest_no_wait_queues_the_files_for_a_worker(
+    database_url: str, tmp_path: Path, folder: Path
+) -> None:
+    good = [str(folder / "greenhouse.md"), str(folder / "oven-manual.pdf")]
+    queued = run_cli(database_url, tmp_path / "data", "ingest", "--no-wait", *good)
+    assert queued.returncode == 0, queued.stderr
+    assert queued.stdout == "queued 2 files (jobs 1-2)\n"
+    db = sa.create_engine(database_url, poolclass=sa.NullPool)
+    try:
+        # It returned with the jobs still queued: no worker ran, and it ran nothing itself.
+        waiting = jobs(db)
+        assert [(j.filename, j.state, j.queue_status, j.attempts) for j in waiting] == [
+            ("greenhouse.md", "queued", "todo", 0),
+            ("oven-manual.pdf", "queued", "todo", 0),
+        ]
+        assert (
+            scalar(db, "SELECT count(*) FROM documents")
+            == scalar(db, "SELECT count(*) FROM model_calls")
+            == 0
+        )
+
+        env = worker_env(database_url, tmp_path / "data")
+        with running_workers(env, log_dir=tmp_path / "workers") as workers:
+            workers.start(1, concurrency=2)
+            ended = wait_until(lambda: all_ended(db, 2), what="the worker to run both jobs", timeout=120)
+        assert [(j.state, j.attempts) for j in ended] == [("ingested", 1), ("ingested", 1)]
+    finally:
+        db.dispose()
+    listed = run_cli(database_url, tmp_path / "data", "documents", "--json")
+    assert listed.returncode == 0, listed.stderr
+    documents = json.loads(listed.stdout)
+    assert {(d["filename"], d["uploaded_by"]) for d in documents} == {
+        ("greenhouse.md", USER),
+        ("oven-manual.pdf", USER),
+    }
+    assert {d["id"] for d in documents} == {j.document_id for j in ended}
+
+
+def test_sync_keeps_the_library_in_step_with_a_folder(database_url: str, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "greenhouse.md").write_text(GREENHOUSE_MD, encoding="utf-8")
+    (shared / "oven-manual.pdf").write_bytes(make_pdf(OVEN_PAGES, title="Orbital kitchen oven manual"))
+    (shared / "rota.txt").write_text("Night shift rota: Ana on Mondays, Ben on Tuesdays.", encoding="utf-8")
+    shown = f"{shared.resolve()}: "
+
+    first = run_cli(database_url, tmp_path / "data", "sync", str(shared))
+    assert first.returncode == 0, first.stderr  # no worker is running: it ran the jobs itself
+    lines = first.stdout.splitlines()
+    assert sorted(line.split()[:2] for line in lines[:3]) == [
+        ["ingested", "greenhouse.md:"], ["ingested", "oven-manual.pdf:"], ["ingested", "rota.txt:"]
+    ]  # fmt: skip
+    assert lines[3] == shown + "3 new, 0 changed, 0 removed, 0 unchanged"
+
+    (shared / "greenhouse.md").write_text(
+        GREENHOUSE_MD + "\nThe pump is serviced every Friday.\n", encoding="utf-8"
+    )
+    (shared / "oven-manual.pdf").unlink()
+    second = run_cli(database_url, tmp_path / "data", "sync", str(shared))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines()[0] == "removed   oven-manual.pdf: its file is gone from the folder"
+    assert second.stdout.splitlines()[1].startswith("replaced  greenhouse.md: ")
+    assert second.stdout.splitlines()[2:] == [shown + "0 new, 1 changed, 1 removed, 1 unchanged"]
+
+    db = sa.create_engine(database_url, poolclass=sa.NullPool)
+    try:
+        with db.connect() as conn:
+            docs = conn.execute(
+                sa.text("SELECT filename, version, source FROM documents ORDER BY filename")
+            ).all()
+        assert [tuple(d) for d in docs] == [
+            ("greenhouse.md", 2, str(shared.resolve())), ("rota.txt", 1, str(shared.resolve()))
+        ]  # fmt: skip
+        assert len(jobs(db)) == 4  # three, then only the changed file
+    finally:
+        db.dispose()

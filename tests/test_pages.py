@@ -7,11 +7,14 @@ get their own copy of that database (CREATE DATABASE ... TEMPLATE) and can chang
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 import streamlit as st
@@ -20,9 +23,14 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, Widget
 
 from rag.answer.not_known import NOT_KNOWN
+from rag.console import Console
+from rag.errors import ModelError
 from rag.ingest.batch import sample_files
+from rag.ingest.worker import run_worker
+from rag.providers.embedder import Embedder, EmbeddingBatch
 from tests.conftest import copied_database
 from tests.sample_files import make_pdf
+from ui.console import get_console
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "app.py")
@@ -61,8 +69,30 @@ def button(at: AppTest, label: str) -> Button:
     return next(b for b in at.button if b.label == label)
 
 
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The page's table that has `column`: the library ("Title"), the jobs ("State"), the log ("outcome")."""
+    [found] = [d.value for d in at.dataframe if column in d.value.columns]
+    assert isinstance(found, pd.DataFrame)
+    return found
+
+
 def library_titles(at: AppTest) -> list[str]:
-    return list(at.dataframe[0].value["Title"])
+    return list(table(at, "Title")["Title"])
+
+
+def jobs(at: AppTest) -> dict[str, tuple[str, str]]:
+    """The jobs panel as file -> (state, details)."""
+    shown = table(at, "State")
+    return {f: (s, d) for f, s, d in zip(shown["File"], shown["State"], shown["Details"], strict=True)}
+
+
+def subheaders(at: AppTest) -> list[str]:
+    return [s.value for s in at.subheader]
+
+
+def run_queue(console: Console | None = None) -> None:
+    """Run the queued jobs in this process, as a worker would, on the app's own console by default."""
+    run_worker(console or get_console(), concurrency=2, wait=False, in_main_thread=False)
 
 
 @pytest.fixture
@@ -79,11 +109,32 @@ def open_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[OpenAp
     st.cache_resource.clear()
 
 
+@dataclass(frozen=True)
+class PageRightAfter:
+    """What the Documents page showed right after a click, before any job ran."""
+
+    toasts: list[str]
+    jobs: dict[str, tuple[str, str]]
+    captions: list[str]
+    buttons: list[str]
+
+    @classmethod
+    def of(cls, at: AppTest) -> PageRightAfter:
+        return cls(
+            [t.value for t in at.toast], jobs(at), [c.value for c in at.caption], [b.label for b in at.button]
+        )
+
+
+SampleLibrary = tuple[str, AppTest, PageRightAfter]
+
+
 @pytest.fixture(scope="module")
 def sample_library(
     admin_url: str, template_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, AppTest]]:
-    """A database loaded through the sample button, and the Documents page right after the click."""
+) -> Iterator[SampleLibrary]:
+    """A database loaded through the sample button, and the Documents page once its jobs ran.
+
+    Also yields the page right after the click, when the files were only queued."""
     with copied_database(admin_url, template_db) as url:
         with pytest.MonkeyPatch.context() as mp:
             for var, value in app_env(url, tmp_path_factory.mktemp("data")).items():
@@ -92,19 +143,22 @@ def sample_library(
             at = run(AppTest.from_file(APP, default_timeout=120))
             run(at.switch_page("pages/documents.py"))
             run(button(at, "Load the sample knowledge base").click())
+            queued = PageRightAfter.of(at)
+            run_queue()
+            run(at)
             st.cache_resource.clear()
         # The cached console's pooled connections would stop the database serving as a template.
         name = str(make_url(url).database)
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         _disconnect(admin, name)
         admin.dispose()
-        yield name, at
+        yield name, at, queued
 
 
 @pytest.fixture
-def library_copy(admin_url: str, sample_library: tuple[str, AppTest]) -> Iterator[str]:
+def library_copy(admin_url: str, sample_library: SampleLibrary) -> Iterator[str]:
     """A private copy of the sample library's database for one test."""
-    template, _ = sample_library
+    template, _, _ = sample_library
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     _disconnect(admin, template)
     admin.dispose()
@@ -117,6 +171,15 @@ def query(database_url: str, sql: str, **params: object) -> list[tuple[object, .
     try:
         with engine.connect() as conn:
             return [tuple(row) for row in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def execute(database_url: str, sql: str) -> None:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(sql))
     finally:
         engine.dispose()
 
@@ -143,24 +206,38 @@ def test_empty_library_shows_where_to_start(open_app: OpenApp, database_url: str
 
     run(at.switch_page("pages/documents.py"))
     assert at.title[0].value == "Documents"
-    assert at.subheader[0].value == "Library (0 documents)"
+    assert subheaders(at) == ["Uploads", "Library (0 documents)"]
     assert any("The library is empty. Upload PDF" in i.value for i in at.info)
+    assert any(c.value.startswith("No uploads in the last 24 hours.") for c in at.caption)
     assert button(at, "Load the sample knowledge base")
-    assert not at.dataframe
+    assert not at.dataframe and not at.expander  # no jobs, no library, no upload log, no sync folders
 
 
-def test_sample_button_loads_the_seven_files(sample_library: tuple[str, AppTest]) -> None:
-    _, at = sample_library
-    assert at.subheader[0].value == "Library (7 documents)"
-    table = at.dataframe[0].value
-    assert sorted(table["File"]) == sorted(p.name for p in sample_files())
-    assert (table["Chunks"] > 0).all() and set(table["By"]) == {USER}
-    assert len(at.success) == 7 and all(": ingested." in s.value for s in at.success)
-    assert not at.error and not at.info
+def test_sample_button_loads_the_seven_files(sample_library: SampleLibrary) -> None:
+    _, at, right_after = sample_library
+    names = sorted(p.name for p in sample_files())
+    # The click only queued them: the page returned at once, and the jobs waited for a worker.
+    assert right_after.toasts == ["Queued the 7 sample files."]
+    assert sorted(right_after.jobs) == names
+    assert set(right_after.jobs.values()) == {("Queued", "Waiting for a worker")}
+    assert "The library fills as the queued files are indexed." in right_after.captions
+    assert "Load the sample knowledge base" not in right_after.buttons  # no second click meanwhile
+
+    assert subheaders(at)[1] == "Library (7 documents)"
+    library = table(at, "Title")
+    assert sorted(library["File"]) == names
+    assert (library["Chunks"] > 0).all() and set(library["By"]) == {USER}
+    shown = table(at, "State")
+    assert set(shown["State"]) == {"Ingested"} and set(shown["Uploaded by"]) == {USER}
+    assert shown["Progress"].isna().all()
+    chunks = dict(zip(library["File"], library["Chunks"], strict=True))
+    for file, details in zip(shown["File"], shown["Details"], strict=True):
+        assert re.match(rf"{chunks[file]} chunks?, [\d,]+ tokens", details), details
+    assert not at.error and not at.toast
     assert not [b for b in at.button if b.label == "Load the sample knowledge base"]
 
 
-def test_upload_reports_each_file(open_app: OpenApp, database_url: str) -> None:
+def test_upload_queues_each_file_and_shows_how_it_ended(open_app: OpenApp, database_url: str) -> None:
     at = run(open_app(database_url, MAX_UPLOAD_MB="0.05"))
     run(at.switch_page("pages/documents.py"))
     uploader = at.file_uploader[0]
@@ -168,29 +245,161 @@ def test_upload_reports_each_file(open_app: OpenApp, database_url: str) -> None:
     assert uploader.accept_multiple_files and {".pdf", ".md", ".txt"} <= set(uploader.allowed_type)
 
     run(button(at, "Upload and index").click())
-    assert [w.value for w in at.warning] == ["Choose one or more files first."]
+    assert [w.value for w in at.warning if "worker" not in w.value] == ["Choose one or more files first."]
 
     pdf = make_pdf(["The orbital kitchen oven preheats to 220 degrees Celsius."], title="Oven manual")
     at.file_uploader[0].set_value(
         [
             ("oven.pdf", pdf, "application/pdf"),
-            ("notes.txt", bytes(range(256)) * 8, "text/plain"),
+            ("notes_[draft].txt", bytes(range(256)) * 8, "text/plain"),
             ("huge.md", b"# Huge\n\n" + b"word " * 20_000, "text/markdown"),
         ]
     )
     run(button(at, "Upload and index").click())
-    assert len(at.success) == 1 and at.success[0].value.startswith("**oven.pdf**: ingested. 1 chunk,")
-    errors = [e.value for e in at.error]
-    assert len(errors) == 2
-    assert errors[0].startswith("**notes.txt**: rejected.") and "binary data" in errors[0]
-    assert errors[1].startswith("**huge.md**: rejected.") and "the limit is 0.05 MB" in errors[1]
+    # Queued, not indexed: the names are shown as text, not Markdown.
+    [queued] = [s.value for s in at.success]
+    assert queued.startswith("Queued 3 files: oven\\.pdf, notes\\_\\[draft\\]\\.txt, huge\\.md.")
+    assert jobs(at) == {
+        name: ("Queued", "Waiting for a worker") for name in ("oven.pdf", "notes_[draft].txt", "huge.md")
+    }
+    assert table(at, "State")["Progress"].tolist() == [0, 0, 0]
+    assert subheaders(at)[1] == "Library (0 documents)"
+
+    run_queue()
+    run(at)
+    shown = jobs(at)
+    assert shown["oven.pdf"][0] == "Ingested" and shown["oven.pdf"][1].startswith("1 chunk,")
+    assert shown["notes_[draft].txt"][0] == "Rejected" and "binary data" in shown["notes_[draft].txt"][1]
+    assert shown["huge.md"][0] == "Rejected" and "the limit is 0.05 MB" in shown["huge.md"][1]
+    assert not at.success  # the queued message belonged to the click
     assert library_titles(at) == ["Oven manual"]
-    events = at.dataframe[1].value
-    assert sorted(events["outcome"]) == ["ingested", "rejected", "rejected"]
+    assert sorted(table(at, "outcome")["outcome"]) == ["ingested", "rejected", "rejected"]
     # clear_on_submit empties the form: submitting again uploads nothing, not three more files.
     run(button(at, "Upload and index").click())
-    assert [w.value for w in at.warning] == ["Choose one or more files first."]
-    assert len(at.dataframe[1].value) == 3
+    assert "Choose one or more files first." in [w.value for w in at.warning]
+    assert len(table(at, "outcome")) == 3 and len(table(at, "State")) == 3
+
+
+def _upload(at: AppTest, files: dict[str, bytes]) -> AppTest:
+    at.file_uploader[0].set_value([(name, data, "text/plain") for name, data in files.items()])
+    return run(button(at, "Upload and index").click())
+
+
+def _choose(at: AppTest, label: str, filename: str) -> None:
+    box = next(s for s in at.selectbox if s.label == label)
+    [job] = [o for o in box.options if o.startswith(f"{filename} (job ")]
+    box.set_value(int(job.split("(job ")[1].split(",")[0]))  # the box's value is the job's id
+
+
+def test_a_cancelled_job_never_runs(open_app: OpenApp, database_url: str) -> None:
+    at = run(open_app(database_url))
+    run(at.switch_page("pages/documents.py"))
+    _upload(at, {"keep.txt": b"The boiler is serviced every spring.", "drop.txt": b"Do not index me."})
+    assert not [b for b in at.button if b.label == "Retry upload"]
+    _choose(at, "Cancel a queued or running upload", "drop.txt")
+    run(button(at, "Cancel upload").click())
+    assert [t.value for t in at.toast] == ["Cancelled **drop\\.txt**: it will not be indexed."]
+    assert jobs(at)["drop.txt"] == ("Cancelled", "Cancelled before it started.")
+    assert jobs(at)["keep.txt"][0] == "Queued"
+
+    run_queue()
+    run(at)
+    assert jobs(at)["drop.txt"] == ("Cancelled", "Cancelled before it started.")
+    assert jobs(at)["keep.txt"][0] == "Ingested"
+    assert table(at, "Title")["File"].tolist() == ["keep.txt"]
+    assert query(database_url, "SELECT filename FROM ingestion_events") == [("keep.txt",)]
+    assert query(database_url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'") == [(0,)]
+    # Nothing is running any more, so there is nothing to cancel; a cancelled job can be retried.
+    assert not [b for b in at.button if b.label == "Cancel upload"]
+    assert button(at, "Retry upload")
+
+
+class _RefusingEmbedder:
+    """The app's embedder, except that the provider refuses every call (not worth retrying)."""
+
+    def __init__(self, real: Embedder) -> None:
+        self.provider, self.model = real.provider, real.model
+        self.max_input_tokens, self.dimensions = real.max_input_tokens, real.dimensions
+
+    def embed(self, texts: list[str]) -> EmbeddingBatch:
+        raise ModelError("The embedding service refused the request (injected).", code="auth")
+
+
+def test_a_failed_job_is_retried_from_the_page(open_app: OpenApp, database_url: str) -> None:
+    at = run(open_app(database_url))
+    run(at.switch_page("pages/documents.py"))
+    _upload(at, {"boiler.txt": b"The boiler is serviced every spring."})
+    app_console = get_console()
+    run_queue(replace(app_console, embedder=_RefusingEmbedder(app_console.embedder)))
+    run(at)
+    state, reason = jobs(at)["boiler.txt"]
+    assert (
+        state == "Failed"
+        and reason == "Embedding failed: The embedding service refused the request (injected)."
+    )
+    assert subheaders(at)[1] == "Library (0 documents)"
+
+    _choose(at, "Retry a failed or cancelled upload", "boiler.txt")
+    run(button(at, "Retry upload").click())
+    assert [t.value for t in at.toast] == ["Queued **boiler\\.txt** again."]
+    assert jobs(at)["boiler.txt"] == ("Queued", "Waiting for a worker")
+    run_queue()
+    run(at)
+    assert jobs(at)["boiler.txt"][0] == "Ingested"
+    assert library_titles(at) and subheaders(at)[1] == "Library (1 document)"
+    assert len(table(at, "State")) == 1  # the same job, run again
+
+
+def test_the_page_says_when_no_worker_is_running(open_app: OpenApp, database_url: str) -> None:
+    at = run(open_app(database_url))
+    run(at.switch_page("pages/documents.py"))
+    notice = "No worker is running: start one with `python -m rag worker`; queued files wait until then."
+    assert [w.value for w in at.warning] == [notice]
+    execute(database_url, "INSERT INTO procrastinate_workers DEFAULT VALUES")  # a live heartbeat
+    _upload(at, {"boiler.txt": b"The boiler is serviced every spring."})
+    assert not at.warning
+    assert jobs(at)["boiler.txt"] == ("Queued", "Waiting for its turn")
+    execute(database_url, "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'")
+    run(at)
+    assert [w.value for w in at.warning] == [notice]
+
+
+def test_a_server_folder_is_synced_only_when_one_is_configured(
+    open_app: OpenApp, database_url: str, tmp_path: Path
+) -> None:
+    at = run(open_app(database_url))
+    run(at.switch_page("pages/documents.py"))
+    assert not [e for e in at.expander if e.label == "Sync a server folder"]
+
+    docs, other = tmp_path / "shared_docs", tmp_path / "other"
+    docs.mkdir()
+    other.mkdir()
+    (docs / "boiler.txt").write_text("The boiler is serviced every spring.", encoding="utf-8")
+    (docs / "keys.md").write_text("# Keys\n\nSpare keys are at the front desk.", encoding="utf-8")
+    at = run(open_app(database_url, SYNC_FOLDERS=os.pathsep.join([str(docs), str(other)])))
+    run(at.switch_page("pages/documents.py"))
+    assert [e.label for e in at.expander] == ["Sync a server folder"]
+    folders = next(s for s in at.selectbox if s.label == "Folder")
+    assert folders.options == [str(docs.resolve()), str(other.resolve())]
+    assert not at.text_input  # a folder is chosen from the setting, never typed
+    run(button(at, "Sync now").click())
+    [report] = [s.value for s in at.success]
+    assert report.endswith("2 new, 0 changed, 0 removed, 0 unchanged") and "shared\\_docs" in report
+    assert jobs(at) == {
+        "boiler.txt": ("Queued", "Waiting for a worker"),
+        "keys.md": ("Queued", "Waiting for a worker"),
+    }
+    run_queue()
+    run(at)
+    assert sorted(library_titles(at)) == ["Keys", "boiler"]
+
+    (docs / "keys.md").unlink()
+    run(button(at, "Sync now").click())
+    [report] = [s.value for s in at.success]
+    assert report.endswith("0 new, 0 changed, 1 removed, 1 unchanged")
+    assert "Removed from the library (their files are gone):" in [c.value for c in at.caption]
+    assert [t.value for t in at.text] == ["keys.md"]
+    assert library_titles(at) == ["boiler"]
 
 
 def test_ask_cites_follows_up_starts_over_and_admits_gaps(open_app: OpenApp, library_copy: str) -> None:
@@ -250,11 +459,11 @@ def test_delete_removes_a_document(open_app: OpenApp, library_copy: str) -> None
     assert len(before) == 7 and "Northwind Cloud Refund Policy" in before
 
     refund_id = _document_id(library_copy, "refund-policy.md")
-    chooser = at.selectbox[0]
+    chooser = next(s for s in at.selectbox if s.label == "Document")
     assert len(chooser.options) == 7
     chooser.select(refund_id)
     run(at)
-    assert at.selectbox[0].value == refund_id
+    assert next(s for s in at.selectbox if s.label == "Document").value == refund_id
     assert button(at, "Delete").disabled  # not before the box is ticked
     at.checkbox[0].check()
     run(at)
@@ -262,7 +471,7 @@ def test_delete_removes_a_document(open_app: OpenApp, library_copy: str) -> None
 
     after = library_titles(at)
     assert len(after) == 6 and "Northwind Cloud Refund Policy" not in after
-    assert at.subheader[0].value == "Library (6 documents)"
+    assert subheaders(at)[1] == "Library (6 documents)"
     assert query(library_copy, "SELECT count(*) FROM chunks WHERE document_id = :d", d=refund_id) == [(0,)]
 
 

@@ -6,6 +6,7 @@ worker on any machine runs a job by its id (rag/ingest/queue.py hands the ids to
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,16 +88,19 @@ def job_fraction(view: JobView) -> float:
 def create_jobs(engine: Engine, kb: KnowledgeBaseRef, files: Sequence[NewFile], *, user: str) -> list[int]:
     """Keep each file's bytes and a queued job for it, all in one transaction."""
     ids: list[int] = []
+    hashes = {file.data: hashlib.sha256(file.data).hexdigest() for file in files}
     with engine.begin() as conn:
+        # The bytes first, in hash order: uploads of the same files in other orders cannot deadlock.
+        for data in sorted(hashes, key=hashes.__getitem__):
+            store_file(conn, data)
         for file in files:
-            content_hash = store_file(conn, file.data)
             ids.append(
                 conn.execute(
                     sa.insert(IngestionJob)
                     .values(
                         knowledge_base_id=kb.id,
                         filename=file.filename,
-                        content_hash=content_hash,
+                        content_hash=hashes[file.data],
                         size_bytes=len(file.data),
                         source=file.source,
                         uploaded_by=user,
@@ -224,11 +228,13 @@ class _ProgressWriter:
             return
         self.last = (stage, now)
         job = IngestionJob
+        batches = {"batches_done": done, "batches_total": total} if total else {}
         with self.engine.begin() as conn:
             cancel = conn.execute(
                 sa.update(job)
                 .where(job.id == self.job_id)
-                .values(state=stage, batches_done=done, batches_total=total, updated_at=sa.func.now())
+                # Parsing and storing report no batches: the embedding's count stays shown.
+                .values(state=stage, updated_at=sa.func.now(), **batches)
                 .returning(job.cancel_requested)
             ).scalar_one_or_none()
         if cancel or self.should_abort():

@@ -6,13 +6,16 @@ embedded before are read back instead of being sent to the model again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
-from db.models import EmbeddedBatch
+from db.models import EmbeddedBatch, ModelCall
 
 Vectors = npt.NDArray[np.float32]
 KEEP_DAYS = 7  # batches of a document nobody retried for this long are dropped
@@ -30,7 +33,11 @@ def paid_batches(engine: Engine, key: str) -> dict[int, Vectors]:
     }
 
 
-def keep_paid_batch(engine: Engine, key: str, batch: int, vectors: Vectors) -> None:
+def keep_paid_batch(
+    engine: Engine, key: str, batch: int, vectors: Vectors, *, calls: Sequence[dict[str, Any]] = ()
+) -> list[int]:
+    """Keep the batch and log the model calls that paid for it (`model_calls` rows), in one
+    transaction: a worker that dies later loses neither. Returns the calls' ids."""
     values = {
         "resume_key": key,
         "batch": batch,
@@ -40,11 +47,19 @@ def keep_paid_batch(engine: Engine, key: str, batch: int, vectors: Vectors) -> N
     }
     with engine.begin() as conn:
         conn.execute(insert(EmbeddedBatch).values(values).on_conflict_do_nothing())
+        if not calls:
+            return []
+        return list(conn.execute(sa.insert(ModelCall).returning(ModelCall.id), list(calls)).scalars())
 
 
-def forget_paid_batches(conn: Connection, key: str) -> None:
-    """Called in the transaction that stores the document: its vectors now live in its chunks."""
+def forget_paid_batches(conn: Connection, key: str, *, document_id: int, calls: Sequence[int] = ()) -> None:
+    """Called in the transaction that stores the document: its vectors now live in its chunks, and
+    the calls that paid for them (logged without a document then) are its own."""
     conn.execute(sa.delete(EmbeddedBatch).where(EmbeddedBatch.resume_key == key))
+    if calls:
+        conn.execute(
+            sa.update(ModelCall).where(ModelCall.id.in_(list(calls))).values(document_id=document_id)
+        )
 
 
 def drop_old_paid_batches(engine: Engine, *, days: int = KEEP_DAYS) -> int:

@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +30,7 @@ from rag.library.documents import NewDocument, StoredDocument, find_by_hash, sto
 from rag.parsing.html import HIDDEN_TEXT_REMOVED
 from rag.parsing.sandbox import ParseLimits, parse_isolated
 from rag.text.chunking import Chunk, chunk_sections
-from rag.usage.calls import CallRecord, record_calls
+from rag.usage.calls import CallRecord, call_rows, record_calls
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening), for progress bars
 Stage = Literal["parsing", "embedding", "storing"]
@@ -85,7 +85,8 @@ def ingest_file(
     report = progress or (lambda _fraction, _stage: None)
     stage = on_stage or (lambda _stage, _done, _total: None)
     content_hash = hashlib.sha256(data).hexdigest()
-    name = Path(filename).name
+    # An upload is named by its file name alone; a synced file by its path inside its folder.
+    name = filename if source is not None else Path(filename).name
     job = _Job(console, name, data, content_hash, user, source, report, stage, calls, on_stored)
     try:
         if queued:
@@ -137,8 +138,9 @@ class _Job:
     source: str | None
     report: Progress
     stage: StageReport
-    calls: list[CallRecord]
+    calls: list[CallRecord]  # made and not logged yet
     on_stored: OnStored | None
+    logged: list[int] = field(default_factory=list)  # model_calls ids, logged with their batch
 
 
 def _ingest(job: _Job, connect: Connect) -> IngestResult:
@@ -175,7 +177,7 @@ def _ingest(job: _Job, connect: Connect) -> IngestResult:
     try:
         with connect() as conn, conn.begin():
             stored = store_document(conn, console.kb, doc, chunks, vectors)
-            forget_paid_batches(conn, key)
+            forget_paid_batches(conn, key, document_id=stored.id, calls=job.logged)
             result = _stored_result(job.filename, stored, chunks, parsed.flags)
             if job.on_stored is not None:
                 job.on_stored(conn, result)
@@ -215,7 +217,10 @@ def _embed_chunks(job: _Job, chunks: list[Chunk]) -> tuple[npt.NDArray[np.float3
     job.stage("embedding", len(finished), batches)
 
     def on_batch(number: int, vectors: npt.NDArray[np.float32]) -> None:
-        keep_paid_batch(console.engine, key, number, vectors)
+        paid = job.calls[:]  # this batch's call, and any that failed before it
+        del job.calls[: len(paid)]  # the embedding threads only append: nothing else is lost
+        rows = call_rows(paid, prices=console.settings.prices, user=job.user)
+        job.logged.extend(keep_paid_batch(console.engine, key, number, vectors, calls=rows))
 
     def on_progress(done: int) -> None:
         job.report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks")

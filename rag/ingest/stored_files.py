@@ -21,10 +21,15 @@ _RETRYABLE = ("failed", "cancelled")
 
 
 def store_file(conn: Connection, data: bytes) -> str:
-    """Keep the bytes (once per content); return their SHA-256."""
+    """Keep the bytes (once per content); return their SHA-256. The row stays locked until the
+    caller's transaction ends, so `release_file` waits to see the job the caller adds for them."""
     content_hash = hashlib.sha256(data).hexdigest()
     row = {"content_hash": content_hash, "data": data, "size_bytes": len(data)}
-    conn.execute(insert(StoredFile).values(row).on_conflict_do_nothing())
+    conn.execute(
+        insert(StoredFile)
+        .values(row)
+        .on_conflict_do_update(index_elements=[StoredFile.content_hash], set_={"size_bytes": len(data)})
+    )
     return content_hash
 
 
@@ -39,12 +44,19 @@ def load_file(engine: Engine, content_hash: str) -> bytes | None:
 def release_file(engine: Engine, content_hash: str) -> None:
     """Drop the bytes unless a job still waits for them or may be retried."""
     with engine.begin() as conn:
-        conn.execute(sa.delete(StoredFile).where(StoredFile.content_hash == content_hash, ~_needed()))
+        _release(conn, StoredFile.content_hash == content_hash, ~_needed())
 
 
 def release_unneeded_files(engine: Engine, *, days: int = KEEP_FOR_RETRY_DAYS) -> int:
     with engine.begin() as conn:
-        return conn.execute(sa.delete(StoredFile).where(~_needed(days))).rowcount
+        return _release(conn, ~_needed(days))
+
+
+def _release(conn: Connection, *where: sa.ColumnElement[bool]) -> int:
+    # Wait for uploads of the same bytes still in their transaction (store_file locks the row):
+    # the delete, a later statement, then sees the jobs they added.
+    conn.execute(sa.select(StoredFile.content_hash).where(*where).with_for_update())
+    return conn.execute(sa.delete(StoredFile).where(*where)).rowcount
 
 
 def _needed(days: int | None = None) -> sa.ColumnElement[bool]:

@@ -23,6 +23,9 @@ from rag.ingest.queue import QUEUE, TASK, defer, orphans
 from rag.ingest.stored_files import release_unneeded_files
 
 SYNC_USER = "folder sync"
+# A job waiting for another of the same content (one lock) gets no notification when that one ends:
+# only polling finds it, so poll every second rather than procrastinate's five.
+FETCH_POLL_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -107,6 +110,7 @@ async def _work(console: Console, *, concurrency: int, wait: bool, signals: bool
             update_heartbeat_interval=settings.worker_heartbeat_s,
             stalled_worker_timeout=settings.worker_stalled_after_s,
             listen_notify=True,
+            fetch_job_polling_interval=FETCH_POLL_S,
         )
 
 
