@@ -181,6 +181,8 @@ class EmbeddedBatch(Base):
     rows: Mapped[int] = mapped_column(Integer)
     dimensions: Mapped[int] = mapped_column(Integer)
     vectors: Mapped[bytes] = mapped_column(LargeBinary)  # float32, row after row
+    # The model_calls that paid for it: they are the document's once it is stored.
+    call_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=text("'{}'"))
     created_at: Mapped[datetime] = created_column()
 
 

@@ -46,19 +46,26 @@ def keep_paid_batch(
         "vectors": np.ascontiguousarray(vectors, dtype=np.float32).tobytes(),
     }
     with engine.begin() as conn:
-        conn.execute(insert(EmbeddedBatch).values(values).on_conflict_do_nothing())
-        if not calls:
-            return []
-        return list(conn.execute(sa.insert(ModelCall).returning(ModelCall.id), list(calls)).scalars())
+        ids = (
+            list(conn.execute(sa.insert(ModelCall).returning(ModelCall.id), list(calls)).scalars())
+            if calls
+            else []
+        )
+        conn.execute(insert(EmbeddedBatch).values({**values, "call_ids": ids}).on_conflict_do_nothing())
+        return ids
 
 
 def forget_paid_batches(conn: Connection, key: str, *, document_id: int, calls: Sequence[int] = ()) -> None:
     """Called in the transaction that stores the document: its vectors now live in its chunks, and
-    the calls that paid for them (logged without a document then) are its own."""
-    conn.execute(sa.delete(EmbeddedBatch).where(EmbeddedBatch.resume_key == key))
-    if calls:
+    the calls that paid for them (logged without a document then, by this process or by a worker
+    that died) are its own."""
+    kept = conn.execute(
+        sa.delete(EmbeddedBatch).where(EmbeddedBatch.resume_key == key).returning(EmbeddedBatch.call_ids)
+    ).scalars()
+    paid = {*calls, *(i for ids in kept for i in ids)}
+    if paid:
         conn.execute(
-            sa.update(ModelCall).where(ModelCall.id.in_(list(calls))).values(document_id=document_id)
+            sa.update(ModelCall).where(ModelCall.id.in_(sorted(paid))).values(document_id=document_id)
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from procrastinate.schema import SchemaManager
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0009_ingestion_jobs"
 down_revision: str | None = "0008_hardening"
@@ -73,6 +74,9 @@ def upgrade() -> None:
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("dimensions", sa.Integer(), nullable=False),
         sa.Column("vectors", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "call_ids", postgresql.ARRAY(sa.BigInteger()), server_default=sa.text("'{}'"), nullable=False
+        ),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
     )
 
