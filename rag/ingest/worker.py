@@ -3,7 +3,7 @@
 A worker is procrastinate's, on its asynchronous psycopg 3 connector: that is what procrastinate's
 worker is built on (LISTEN/NOTIFY wakes it for new jobs, heartbeats tell live workers from dead
 ones), while the app keeps psycopg2 under SQLAlchemy. Jobs run in threads, `concurrency` at a time.
-A worker that dies leaves its job "doing"; recovery (when a worker starts, and every minute) hands
+A worker that dies leaves its job "doing"; recovery (when a worker starts, and every 10 seconds) hands
 it to a live worker, which resumes it where it was (rag/ingest/jobs.py).
 """
 
@@ -65,8 +65,10 @@ def _worker_app(console: Console, concurrency: int) -> procrastinate.App:
     )
     app = procrastinate.App(connector=connector)
     app.task(name=TASK, queue=QUEUE, pass_context=True)(ingest_task)
-    every_minute = app.task(name="recover_stalled_jobs", queue=QUEUE, pass_context=True)(recover_task)
-    app.periodic(cron="* * * * *", periodic_id="recover")(every_minute)
+    recovering = app.task(name="recover_stalled_jobs", queue=QUEUE, pass_context=True)(recover_task)
+    # Every 10 s (croniter's sixth field is seconds): a dead worker's job waits at most that long
+    # once WORKER_STALLED_AFTER_S has passed.
+    app.periodic(cron="* * * * * */10", periodic_id="recover")(recovering)
     nightly = app.task(name="tidy_ingestion_leftovers", queue=QUEUE, pass_context=True)(tidy_task)
     app.periodic(cron="17 3 * * *", periodic_id="tidy")(nightly)
     if console.settings.sync_schedule and console.settings.sync_folders:
