@@ -85,6 +85,8 @@ def test_a_killed_workers_job_resumes_on_another_without_paying_twice(
         fake.request_delay_s = 0.0
         workers.start(1)
         [job] = wait_until(lambda: all_ended(db, 1), what="the job to end")
+        # The sampler runs on its own thread: let it look once more after the commit.
+        wait_until(lambda: bool(seen.results) and len(seen.results[-1]) == 1, what="a sample of the document")
     # Seen from outside all along: never more than one document, never one without all its chunks.
     assert len(seen.results) > 10 and {len(docs) for docs in seen.results} == {0, 1}
     assert all(d.stored == d.chunk_count == 40 for docs in seen.results for d in docs)
