@@ -204,6 +204,8 @@ class Settings:
     # Background workers (python -m rag worker): jobs at once per worker, and when a silent worker
     # counts as dead so that its job goes to another.
     worker_concurrency: int = field(default=2, metadata=_env("WORKER_CONCURRENCY", _whole))
+    # Niceness of a worker: answers on the same machine keep their speed (bench/ingest_vs_ask.py).
+    worker_nice: int = field(default=10, metadata=_env("WORKER_NICE", _whole))
     worker_heartbeat_s: float = field(default=10.0, metadata=_env("WORKER_HEARTBEAT_S", _number))
     worker_stalled_after_s: float = field(default=30.0, metadata=_env("WORKER_STALLED_AFTER_S", _number))
     # Server folders a knowledge manager may sync from the Documents page (python -m rag sync takes
@@ -306,6 +308,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
     if s.worker_concurrency < 1 or s.worker_heartbeat_s <= 0:
         raise ConfigError("WORKER_CONCURRENCY must be at least 1 and WORKER_HEARTBEAT_S positive")
+    if not 0 <= s.worker_nice <= 19:
+        raise ConfigError("WORKER_NICE must be between 0 and 19")
     if s.worker_stalled_after_s <= s.worker_heartbeat_s:
         raise ConfigError("WORKER_STALLED_AFTER_S must be longer than WORKER_HEARTBEAT_S")
     if s.login_max_failures < 1 or s.login_lockout_s < 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,11 @@ from sqlalchemy.engine import Engine
 
 from rag.console import Console
 from rag.ingest.folder_sync import sync_folder
-from rag.ingest.jobs import NewFile, create_jobs, job_views
+from rag.ingest.jobs import NewFile, create_jobs, job_views, run_job
 from rag.ingest.queue import cancel, enqueue, retry
 from rag.ingest.stored_files import load_file, release_file
 from rag.library.documents import delete_document
+from rag.library.knowledge_bases import open_knowledge_base
 from tests.fake_openai import FakeOpenAI, serve
 from tests.workers import (
     BATCH,
@@ -267,6 +269,17 @@ def test_folder_sync_names_files_by_their_path_and_skips_what_waits_or_was_refus
     assert [d.filename for d in library(db)] == ["hr/README.txt", "it/README.txt"]
     third = sync_folder(app, folder, user="sync")  # the rejected file is not parsed again
     assert (third.added, third.unchanged, third.job_ids) == ([], 3, [])
+
+
+def test_a_job_goes_into_its_own_knowledge_base_whichever_worker_runs_it(app: Console, db: Engine) -> None:
+    other = replace(app, kb=open_knowledge_base(app.engine, "handbooks", app.embedder))
+    [job_id] = create_jobs(other.engine, other.kb, [text_file("handbook", 2)], user=ADMIN)
+    run_job(app, job_id)  # a worker opened on the default knowledge base
+    with db.connect() as conn:
+        kbs = conn.execute(
+            sa.text("SELECT k.name FROM documents d JOIN knowledge_bases k ON k.id = d.knowledge_base_id")
+        ).scalars()
+        assert list(kbs) == ["handbooks"]
 
 
 def waiting_for_locks(db: Engine, name: str) -> int:

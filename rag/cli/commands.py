@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,11 @@ from rag.settings import load_settings
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        console = open_console(load_settings())
+        settings = load_settings()
+        if args.run is _worker:
+            # Before the console opens: the model's threads and the parse workers inherit it.
+            os.nice(settings.worker_nice)
+        console = open_console(settings)
         code: int = args.run(console, args)
         return code
     except ConsoleError as exc:

@@ -9,18 +9,19 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal, get_args
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from db.models import IngestionJob
+from db.models import IngestionJob, KnowledgeBase
 from rag.console import Console
+from rag.errors import ConsoleError
 from rag.ingest.pipeline import IngestCancelled, IngestResult, Stage, ingest_file
 from rag.ingest.stored_files import load_file, release_file, store_file
-from rag.library.knowledge_bases import KnowledgeBaseRef
+from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 
 JobState = Literal[
     "queued",
@@ -193,6 +194,13 @@ def run_job(console: Console, job_id: int, *, should_abort: Callable[[], bool] =
     job = _claim(engine, job_id)
     if job is None:
         return
+    try:
+        # Workers serve every knowledge base: the job goes into its own, if this worker's
+        # embedding model is the one that built it (otherwise the job fails and says why).
+        console = _for_knowledge_base(console, job.knowledge_base_id)
+    except ConsoleError as exc:
+        _finish(engine, job_id, "failed", str(exc))
+        return
     data = load_file(engine, job.content_hash)
     if data is None:
         _finish(engine, job_id, "failed", _GONE)
@@ -241,7 +249,7 @@ class _ProgressWriter:
             raise IngestCancelled
 
 
-def _claim(engine: Engine, job_id: int) -> sa.Row[str, str, str, str | None] | None:
+def _claim(engine: Engine, job_id: int) -> sa.Row[str, str, str, str | None, int] | None:
     job = IngestionJob
     with engine.begin() as conn:
         row = conn.execute(
@@ -253,7 +261,7 @@ def _claim(engine: Engine, job_id: int) -> sa.Row[str, str, str, str | None] | N
                 started_at=sa.func.coalesce(job.started_at, sa.func.now()),
                 updated_at=sa.func.now(),
             )
-            .returning(job.filename, job.content_hash, job.uploaded_by, job.source)
+            .returning(job.filename, job.content_hash, job.uploaded_by, job.source, job.knowledge_base_id)
         ).first()
     return row
 
@@ -277,6 +285,14 @@ def _record_result(conn: Connection, job_id: int, result: IngestResult) -> None:
 def _record_end(engine: Engine, job_id: int, result: IngestResult) -> None:
     with engine.begin() as conn:
         _record_result(conn, job_id, result)
+
+
+def _for_knowledge_base(console: Console, kb_id: int) -> Console:
+    if kb_id == console.kb.id:
+        return console
+    with console.engine.connect() as conn:
+        name = conn.execute(sa.select(KnowledgeBase.name).where(KnowledgeBase.id == kb_id)).scalar_one()
+    return replace(console, kb=open_knowledge_base(console.engine, name, console.embedder))
 
 
 def mark_failed(engine: Engine, job_id: int, message: str) -> None:
