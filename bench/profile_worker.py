@@ -26,11 +26,11 @@ from typing import Any
 # that module times every call of it there.
 STEPS: tuple[tuple[str, str], ...] = (
     ("rag.ingest.worker", "run_job"),
-    ("rag.ingest.jobs", "_claim"),
+    ("rag.ingest.job_run", "_claim"),
     ("rag.ingest.jobs", "load_file"),
     ("rag.ingest.jobs", "ingest_file"),
     ("rag.ingest.jobs", "release_file"),
-    ("rag.ingest.jobs", "_record_end"),
+    ("rag.ingest.job_run", "_record_end"),
     ("rag.ingest.pipeline", "_ingest"),
     ("rag.ingest.pipeline", "find_by_hash"),
     ("rag.ingest.pipeline", "parse_isolated"),
@@ -45,7 +45,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("rag.ingest.embedding_batches", "timed_embed"),
     ("rag.library.documents", "copy_chunks"),
 )
-METHODS: tuple[tuple[str, str, str], ...] = (("rag.ingest.jobs", "_ProgressWriter", "stage"),)
+METHODS: tuple[tuple[str, str, str], ...] = (("rag.ingest.job_run", "_ProgressWriter", "stage"),)
 
 _calls: list[tuple[str, str, float, float]] = []
 _lock = threading.Lock()

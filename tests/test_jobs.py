@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 
 from rag.console import Console
 from rag.ingest.folder_sync import sync_folder
-from rag.ingest.jobs import NewFile, create_jobs, job_views, run_job
+from rag.ingest.job_run import run_job
+from rag.ingest.jobs import NewFile, create_jobs, job_views
 from rag.ingest.queue import cancel, enqueue, retry
 from rag.ingest.stored_files import load_file, release_file
 from rag.library.documents import delete_document

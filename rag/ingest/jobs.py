@@ -1,5 +1,7 @@
 """Ingestion jobs as people see them: one row per file, from queued to how it ended.
 
+Running one is rag/ingest/job_run.py.
+
 The rows live in PostgreSQL, so every app process and browser shows the same states, and a
 worker on any machine runs a job by its id (rag/ingest/queue.py hands the ids to procrastinate).
 """
@@ -7,21 +9,17 @@ worker on any machine runs a job by its id (rag/ingest/queue.py hands the ids to
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from db.models import IngestionJob, KnowledgeBase
-from rag.console import Console
-from rag.errors import ConsoleError
-from rag.ingest.pipeline import IngestCancelled, IngestResult, Stage, ingest_file
-from rag.ingest.stored_files import load_file, release_file, store_file
-from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
+from db.models import IngestionJob
+from rag.ingest.stored_files import load_file, store_file
+from rag.library.knowledge_bases import KnowledgeBaseRef
 
 JobState = Literal[
     "queued",
@@ -38,8 +36,7 @@ JobState = Literal[
 STATES: tuple[JobState, ...] = get_args(JobState)
 ACTIVE: tuple[JobState, ...] = ("queued", "parsing", "embedding", "storing")
 RETRYABLE: tuple[JobState, ...] = ("failed", "cancelled")
-_PROGRESS_EVERY_S = 0.5  # a running job writes its progress at most this often
-_GONE = "The uploaded file is no longer stored; upload it again."
+GONE = "The uploaded file is no longer stored; upload it again."
 
 
 @dataclass(frozen=True)
@@ -89,19 +86,19 @@ def job_fraction(view: JobView) -> float:
 def create_jobs(engine: Engine, kb: KnowledgeBaseRef, files: Sequence[NewFile], *, user: str) -> list[int]:
     """Keep each file's bytes and a queued job for it, all in one transaction."""
     ids: list[int] = []
-    hashes = {file.data: hashlib.sha256(file.data).hexdigest() for file in files}
+    hashes = [hashlib.sha256(file.data).hexdigest() for file in files]
     with engine.begin() as conn:
         # The bytes first, in hash order: uploads of the same files in other orders cannot deadlock.
-        for data in sorted(hashes, key=hashes.__getitem__):
-            store_file(conn, data)
-        for file in files:
+        for content_hash, data in sorted({h: f.data for h, f in zip(hashes, files, strict=True)}.items()):
+            store_file(conn, content_hash, data)
+        for file, content_hash in zip(files, hashes, strict=True):
             ids.append(
                 conn.execute(
                     sa.insert(IngestionJob)
                     .values(
                         knowledge_base_id=kb.id,
                         filename=file.filename,
-                        content_hash=hashes[file.data],
+                        content_hash=content_hash,
                         size_bytes=len(file.data),
                         source=file.source,
                         uploaded_by=user,
@@ -147,7 +144,7 @@ def request_cancel(engine: Engine, job_id: int) -> str | None:
         state: str | None = conn.execute(
             sa.update(job)
             .where(job.id == job_id, job.state == "queued")
-            .values(state="cancelled", message="Cancelled before it started.", **_ended())
+            .values(state="cancelled", message="Cancelled before it started.", **ended())
             .returning(job.state)
         ).scalar_one_or_none()
         if state is None:
@@ -182,117 +179,9 @@ def reset_for_retry(engine: Engine, job_id: int) -> bool:
     if row is None:
         return False
     if load_file(engine, row.content_hash) is None:
-        _finish(engine, job_id, "failed", _GONE)
+        mark_failed(engine, job_id, GONE)
         return False
     return True
-
-
-def run_job(console: Console, job_id: int, *, should_abort: Callable[[], bool] = lambda: False) -> None:
-    """Ingest the job's file and record how it ended. Runs at most once to its end: a job that
-    already ended is left alone, and one taken over from a dead worker resumes where it was."""
-    engine = console.engine
-    job = _claim(engine, job_id)
-    if job is None:
-        return
-    try:
-        # Workers serve every knowledge base: the job goes into its own, if this worker's
-        # embedding model is the one that built it (otherwise the job fails and says why).
-        console = _for_knowledge_base(console, job.knowledge_base_id)
-    except ConsoleError as exc:
-        _finish(engine, job_id, "failed", str(exc))
-        return
-    data = load_file(engine, job.content_hash)
-    if data is None:
-        _finish(engine, job_id, "failed", _GONE)
-        return
-    progress = _ProgressWriter(engine, job_id, should_abort)
-    result = ingest_file(
-        console,
-        job.filename,
-        data,
-        user=job.uploaded_by,
-        on_stage=progress.stage,
-        source=job.source,
-        queued=True,
-        on_stored=lambda conn, stored: _record_result(conn, job_id, stored),
-    )
-    if result.outcome not in ("ingested", "replaced"):  # those were recorded with the document
-        _record_end(engine, job_id, result)
-    if result.outcome not in RETRYABLE:
-        release_file(engine, job.content_hash)
-
-
-class _ProgressWriter:
-    """Writes a running job's stage and batches done, and stops it when it was cancelled."""
-
-    def __init__(self, engine: Engine, job_id: int, should_abort: Callable[[], bool]) -> None:
-        self.engine, self.job_id, self.should_abort = engine, job_id, should_abort
-        self.last: tuple[Stage, float] | None = None
-
-    def stage(self, stage: Stage, done: int, total: int) -> None:
-        now = time.monotonic()
-        recent = self.last is not None and self.last[0] == stage and now - self.last[1] < _PROGRESS_EVERY_S
-        if recent and done < total:  # the last batch is always written
-            return
-        self.last = (stage, now)
-        job = IngestionJob
-        batches = {"batches_done": done, "batches_total": total} if total else {}
-        with self.engine.begin() as conn:
-            cancel = conn.execute(
-                sa.update(job)
-                .where(job.id == self.job_id)
-                # Parsing and storing report no batches: the embedding's count stays shown.
-                .values(state=stage, updated_at=sa.func.now(), **batches)
-                .returning(job.cancel_requested)
-            ).scalar_one_or_none()
-        if cancel or self.should_abort():
-            raise IngestCancelled
-
-
-def _claim(engine: Engine, job_id: int) -> sa.Row[str, str, str, str | None, int] | None:
-    job = IngestionJob
-    with engine.begin() as conn:
-        row = conn.execute(
-            sa.update(job)
-            .where(job.id == job_id, job.state.in_(ACTIVE))
-            .values(
-                state=sa.case((job.state == "queued", "parsing"), else_=job.state),
-                attempts=job.attempts + 1,
-                started_at=sa.func.coalesce(job.started_at, sa.func.now()),
-                updated_at=sa.func.now(),
-            )
-            .returning(job.filename, job.content_hash, job.uploaded_by, job.source, job.knowledge_base_id)
-        ).first()
-    return row
-
-
-def _record_result(conn: Connection, job_id: int, result: IngestResult) -> None:
-    job = IngestionJob
-    conn.execute(
-        sa.update(job)
-        .where(job.id == job_id)
-        .values(
-            state=result.outcome,
-            message=result.message,
-            chunk_count=result.chunk_count,
-            token_count=result.token_count,
-            document_id=result.document_id,
-            **_ended(),
-        )
-    )
-
-
-def _record_end(engine: Engine, job_id: int, result: IngestResult) -> None:
-    with engine.begin() as conn:
-        _record_result(conn, job_id, result)
-
-
-def _for_knowledge_base(console: Console, kb_id: int) -> Console:
-    if kb_id == console.kb.id:
-        return console
-    with console.engine.connect() as conn:
-        name = conn.execute(sa.select(KnowledgeBase.name).where(KnowledgeBase.id == kb_id)).scalar_one()
-    return replace(console, kb=open_knowledge_base(console.engine, name, console.embedder))
 
 
 def mark_failed(engine: Engine, job_id: int, message: str) -> None:
@@ -302,20 +191,11 @@ def mark_failed(engine: Engine, job_id: int, message: str) -> None:
         conn.execute(
             sa.update(job)
             .where(job.id == job_id, job.state.in_(ACTIVE))
-            .values(state="failed", message=message, **_ended())
+            .values(state="failed", message=message, **ended())
         )
 
 
-def _finish(engine: Engine, job_id: int, state: JobState, message: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(IngestionJob)
-            .where(IngestionJob.id == job_id)
-            .values(state=state, message=message, **_ended())
-        )
-
-
-def _ended() -> dict[str, object]:
+def ended() -> dict[str, object]:
     return {"finished_at": sa.func.now(), "updated_at": sa.func.now()}
 
 

@@ -35,38 +35,42 @@ def paid_batches(engine: Engine, key: str) -> dict[int, Vectors]:
 
 def keep_paid_batch(
     engine: Engine, key: str, batch: int, vectors: Vectors, *, calls: Sequence[dict[str, Any]] = ()
-) -> list[int]:
+) -> None:
     """Keep the batch and log the model calls that paid for it (`model_calls` rows), in one
-    transaction: a worker that dies later loses neither. Returns the calls' ids."""
-    values = {
-        "resume_key": key,
-        "batch": batch,
-        "rows": vectors.shape[0],
-        "dimensions": vectors.shape[1],
-        "vectors": np.ascontiguousarray(vectors, dtype=np.float32).tobytes(),
-    }
+    transaction: a worker that dies later loses neither."""
     with engine.begin() as conn:
         ids = (
             list(conn.execute(sa.insert(ModelCall).returning(ModelCall.id), list(calls)).scalars())
             if calls
             else []
         )
-        conn.execute(insert(EmbeddedBatch).values({**values, "call_ids": ids}).on_conflict_do_nothing())
-        return ids
+        row = insert(EmbeddedBatch).values(
+            resume_key=key,
+            batch=batch,
+            rows=vectors.shape[0],
+            dimensions=vectors.shape[1],
+            vectors=np.ascontiguousarray(vectors, dtype=np.float32).tobytes(),
+            call_ids=ids,
+        )
+        # Kept already (two processes raced on it): the calls of both paid for it.
+        conn.execute(
+            row.on_conflict_do_update(
+                index_elements=[EmbeddedBatch.resume_key, EmbeddedBatch.batch],
+                set_={"call_ids": EmbeddedBatch.call_ids + row.excluded.call_ids},
+            )
+        )
 
 
-def forget_paid_batches(conn: Connection, key: str, *, document_id: int, calls: Sequence[int] = ()) -> None:
+def forget_paid_batches(conn: Connection, key: str, *, document_id: int) -> None:
     """Called in the transaction that stores the document: its vectors now live in its chunks, and
     the calls that paid for them (logged without a document then, by this process or by a worker
     that died) are its own."""
     kept = conn.execute(
         sa.delete(EmbeddedBatch).where(EmbeddedBatch.resume_key == key).returning(EmbeddedBatch.call_ids)
     ).scalars()
-    paid = {*calls, *(i for ids in kept for i in ids)}
+    paid = sorted({i for ids in kept for i in ids})
     if paid:
-        conn.execute(
-            sa.update(ModelCall).where(ModelCall.id.in_(sorted(paid))).values(document_id=document_id)
-        )
+        conn.execute(sa.update(ModelCall).where(ModelCall.id.in_(paid)).values(document_id=document_id))
 
 
 def drop_old_paid_batches(engine: Engine, *, days: int = KEEP_DAYS) -> int:

@@ -11,7 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -140,7 +140,6 @@ class _Job:
     stage: StageReport
     calls: list[CallRecord]  # made and not logged yet
     on_stored: OnStored | None
-    logged: list[int] = field(default_factory=list)  # model_calls ids, logged with their batch
 
 
 def _ingest(job: _Job, connect: Connect) -> IngestResult:
@@ -177,7 +176,7 @@ def _ingest(job: _Job, connect: Connect) -> IngestResult:
     try:
         with connect() as conn, conn.begin():
             stored = store_document(conn, console.kb, doc, chunks, vectors)
-            forget_paid_batches(conn, key, document_id=stored.id, calls=job.logged)
+            forget_paid_batches(conn, key, document_id=stored.id)
             result = _stored_result(job.filename, stored, chunks, parsed.flags)
             if job.on_stored is not None:
                 job.on_stored(conn, result)
@@ -220,7 +219,7 @@ def _embed_chunks(job: _Job, chunks: list[Chunk]) -> tuple[npt.NDArray[np.float3
         paid = job.calls[:]  # this batch's call, and any that failed before it
         del job.calls[: len(paid)]  # the embedding threads only append: nothing else is lost
         rows = call_rows(paid, prices=console.settings.prices, user=job.user)
-        job.logged.extend(keep_paid_batch(console.engine, key, number, vectors, calls=rows))
+        keep_paid_batch(console.engine, key, number, vectors, calls=rows)
 
     def on_progress(done: int) -> None:
         job.report(0.05 + 0.89 * done / total, f"embedded {done} of {total} chunks")

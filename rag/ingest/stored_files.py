@@ -6,8 +6,6 @@ uploaded twice are kept once.
 
 from __future__ import annotations
 
-import hashlib
-
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
@@ -20,17 +18,15 @@ _WAITING = ("queued", "parsing", "embedding", "storing")
 _RETRYABLE = ("failed", "cancelled")
 
 
-def store_file(conn: Connection, data: bytes) -> str:
-    """Keep the bytes (once per content); return their SHA-256. The row stays locked until the
+def store_file(conn: Connection, content_hash: str, data: bytes) -> None:
+    """Keep the bytes (once per content, by their SHA-256). The row stays locked until the
     caller's transaction ends, so `release_file` waits to see the job the caller adds for them."""
-    content_hash = hashlib.sha256(data).hexdigest()
     row = {"content_hash": content_hash, "data": data, "size_bytes": len(data)}
     conn.execute(
         insert(StoredFile)
         .values(row)
         .on_conflict_do_update(index_elements=[StoredFile.content_hash], set_={"size_bytes": len(data)})
     )
-    return content_hash
 
 
 def load_file(engine: Engine, content_hash: str) -> bytes | None:

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 
 from rag.console import Console
 from rag.ingest.folder_sync import sync_folder
-from rag.ingest.jobs import mark_failed, run_job
+from rag.ingest.job_run import run_job
+from rag.ingest.jobs import mark_failed
 from rag.ingest.paid_batches import drop_old_paid_batches
 from rag.ingest.queue import QUEUE, TASK, defer, orphans
 from rag.ingest.stored_files import release_unneeded_files
