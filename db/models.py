@@ -206,6 +206,9 @@ class Answer(Base):
         Index("ix_answers_conversation", "conversation_id", "created_at"),
         Index("ix_answers_demo_created_at", "is_demo", "created_at"),  # analytics: a period, real or demo
         Index("ix_answers_user_created_at", "user_name", "created_at"),  # per-user limits
+        Index("ix_answers_in_progress", "created_at", postgresql_where=text("state = 'in_progress'")),
+        CheckConstraint("state IN ('in_progress', 'done', 'failed', 'interrupted')", name="ck_answers_state"),
+        CheckConstraint("kind IN ('question', 'reask')", name="ck_answers_kind"),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -226,7 +229,13 @@ class Answer(Base):
     embed_ms: Mapped[float | None] = mapped_column(Float)
     retrieve_ms: Mapped[float | None] = mapped_column(Float)
     generate_ms: Mapped[float | None] = mapped_column(Float)
+    # From the question taken to the first text the person could see (LLM and offline answerer
+    # alike); rows logged before migration 0010 measured it from the model request instead.
     first_token_ms: Mapped[float | None] = mapped_column(Float)
+    cache_ms: Mapped[float | None] = mapped_column(Float)  # answer cache lookups
+    log_ms: Mapped[float | None] = mapped_column(Float)  # writing the answer's rows, start and finish
+    # From the question taken to the answer logged: the stages above (first token aside) plus a
+    # remainder (reading the conversation, drawing) add up to it.
     total_ms: Mapped[float | None] = mapped_column(Float)
     cache_hit: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     saved_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 8))  # a cache hit: what the original cost
@@ -242,6 +251,17 @@ class Answer(Base):
     resolved_by: Mapped[str | None] = mapped_column(Text)
     resolution_note: Mapped[str | None] = mapped_column(Text)
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # `rag demo-data` rows
+    # Logged when the question is taken (in_progress), then done, failed or interrupted (abandoned
+    # by a click or a closed tab, or closed by the sweep after its process died).
+    state: Mapped[str] = mapped_column(String(20), server_default=text("'done'"))
+    # question, or reask (the Unanswered page asking again): re-asks cost and count for the
+    # limits, but stay out of the answer figures.
+    kind: Mapped[str] = mapped_column(String(10), server_default=text("'question'"))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the answer figures (analytics, Unanswered) count: finished questions.
+    in_figures: Mapped[bool] = mapped_column(
+        Boolean, Computed("kind = 'question' AND state <> 'in_progress'", persisted=True)
+    )
     created_at: Mapped[datetime] = created_column()
 
 
@@ -305,6 +325,8 @@ class ModelCall(Base):
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
     user_name: Mapped[str] = mapped_column(Text)
+    # Tokens counted with tiktoken: the call was abandoned before the provider reported its usage.
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_at: Mapped[datetime] = created_column()
 
@@ -358,7 +380,34 @@ class User(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A temporary password (set by a manager): changed at the next sign-in before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+
+
+class UserSession(Base):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256 (rag/auth/sessions.py)."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id"),)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = created_column()
+    last_seen_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # slides with use
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    client_address: Mapped[str | None] = mapped_column(Text)
+
+
+class SignInFailure(Base):
+    """A refused sign-in, by client address: many from one address slow that address down."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_address", "client_address", "created_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_address: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = created_column()
 
 

@@ -66,6 +66,20 @@ class RollupLatency(_RollupDay, Base):
     p99: Mapped[float] = mapped_column(Float)
 
 
+class RollupStageTime(_RollupDay, Base):
+    """Sums of the day's stage times over its answers with a total (a missing stage counts 0):
+    divided by `answers`, the stages and the remainder add up to the mean total."""
+
+    __tablename__ = "rollup_stage_time"
+    answers: Mapped[int] = mapped_column(BigInteger)
+    embed_ms: Mapped[float] = mapped_column(Float)
+    cache_ms: Mapped[float] = mapped_column(Float)
+    retrieve_ms: Mapped[float] = mapped_column(Float)
+    generate_ms: Mapped[float] = mapped_column(Float)
+    log_ms: Mapped[float] = mapped_column(Float)
+    total_ms: Mapped[float] = mapped_column(Float)
+
+
 class RollupLatencyBucket(_RollupDay, Base):
     """Total latency in fixed log buckets, 5% wide: bucket = floor(ln(max(ms, 1)) / ln(1.05))."""
 
