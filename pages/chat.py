@@ -7,7 +7,7 @@ import streamlit as st
 from rag.answer import prepare
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
 from rag.library import document_count
-from ui.answer_view import asked, draw_answer, draw_question
+from ui.answer_view import asked, draw_answer, draw_question, shown_answer
 from ui.auth import current_user, require_page
 from ui.console import get_console
 from ui.conversations import ChatState, conversation_sidebar
@@ -55,7 +55,10 @@ if question:
         except ConsoleError as exc:
             st.error(f"The question could not be answered: {exc}")
             st.stop()
-        shown = draw_answer(console, answer)
-    state["conversation_id"] = answer.conversation_id
-    state["messages"] += [asked(question), shown]
+        # The conversation exists from now on: a follow-up continues it even if this answer is cut.
+        state["conversation_id"] = answer.conversation_id
+        try:
+            draw_answer(console, answer)
+        finally:  # also when a click stops the run mid-answer: the history keeps what was said
+            state["messages"] += [asked(question), shown_answer(answer)]
     st.rerun()  # draw the new answer with the history, and its conversation in the sidebar

@@ -62,7 +62,9 @@ def test_an_answer_is_streamed_cited_and_logged(scripted: tuple[Console, Scripte
         "agent",
     )
     assert row.cost_usd is None  # "scripted-model" has no price: unknown, not zero
-    assert 0 <= row.first_token_ms <= row.generate_ms <= row.total_ms
+    stages = row.embed_ms + (row.cache_ms or 0) + row.retrieve_ms + row.generate_ms + row.log_ms
+    assert row.embed_ms + row.retrieve_ms <= row.first_token_ms <= row.total_ms  # after the search
+    assert 0 < stages <= row.total_ms and row.log_ms > 0 and row.state == "done"
     assert row.embed_ms > 0 and row.retrieve_ms > 0 and row.best_score == result.passages[0].score
     assert sources[0] == (1, True, "Returns") and all(not s.cited for s in sources[1:])
     assert purposes == ["chat", "query_embedding"]

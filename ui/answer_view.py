@@ -5,12 +5,13 @@ Its text always goes through safe_markdown: model output may carry a document's 
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Literal, TypedDict
 
 import streamlit as st
 
-from rag.answer import Answer, PastExchange, known_urls, safe_markdown, stream
+from rag.answer import Answer, PastExchange, abandon, known_urls, safe_markdown, stream
 from rag.console import Console
 from rag.retrieval import Passage
 from ui.auth import current_user
@@ -37,6 +38,7 @@ class ShownAnswer(TypedDict):
     removed_citations: set[int]
     answer_id: int  # 0: not logged, so no feedback
     cached_at: datetime | None
+    state: str  # done, failed, interrupted; in_progress: still being answered (in another tab)
 
 
 ChatMessage = AskedQuestion | ShownAnswer
@@ -59,6 +61,7 @@ def shown_answer(answer: Answer) -> ShownAnswer:
         "removed_citations": answer.removed_citations,
         "answer_id": answer.answer_id,
         "cached_at": answer.cached_at,
+        "state": answer.state or "in_progress",
     }
 
 
@@ -75,6 +78,7 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
         "removed_citations": exchange.removed_citations,
         "answer_id": exchange.answer_id,
         "cached_at": None,
+        "state": exchange.state,
     }
 
 
@@ -96,7 +100,12 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
         st.caption(cached_caption(shown["cached_at"]))
     if shown["removed_citations"]:
         st.caption("Citations of passages that were not retrieved were removed from this answer.")
-    if shown["error"]:
+    if shown["state"] == "interrupted":
+        reason = shown["error"] or "The answer was interrupted."
+        st.caption(f"{reason} Logged as unanswered; ask again for a full answer.")
+    elif shown["state"] == "in_progress":
+        st.caption("Still being answered (in another tab or window): reopen the conversation later.")
+    elif shown["error"]:
         _failure_warning(shown["error"], incomplete=shown["incomplete"])
     elif not shown["answered"]:
         st.caption("Logged as unanswered, so the missing documentation can be written.")
@@ -108,13 +117,21 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
 
 
 def _stream_text(answer: Answer) -> ShownAnswer:
-    """Draw the text as it arrives (each draw made safe as a whole), then as it was finished."""
+    """Draw the text as it arrives (each draw made safe as a whole), then as it was finished.
+
+    A click elsewhere stops this run part-way (Streamlit raises in the next draw): the stream is
+    closed at once, so the answer is logged as interrupted with what it had spent.
+    """
     allowed = known_urls(p.text for p in answer.passages)
-    placeholder = st.empty()
     text = ""
-    for delta in stream(answer):
-        text += delta
-        placeholder.markdown(safe_markdown(text, allowed))
+    try:
+        placeholder = st.empty()
+        with contextlib.closing(stream(answer)) as deltas:
+            for delta in deltas:
+                text += delta
+                placeholder.markdown(safe_markdown(text, allowed))
+    finally:
+        abandon(answer)  # stopped before the stream began: still logged as interrupted
     shown = shown_answer(answer)
     if shown["text"] != text:  # unknown citations removed, or nothing arrived
         placeholder.markdown(_safe_text(shown))

@@ -25,12 +25,13 @@ def start_conversation(engine: Engine, *, user: str, title: str) -> uuid.UUID:
 
 
 def recent_turns(engine: Engine, conversation_id: uuid.UUID | None, *, limit: int) -> list[Turn]:
-    """The last `limit` answered-or-not exchanges, oldest first; failed ones are left out."""
+    """The last `limit` finished exchanges, oldest first; failed, interrupted and unfinished ones are
+    left out (a half answer would mislead the model)."""
     if conversation_id is None or limit <= 0:
         return []
     query = (
         sa.select(Answer.question, Answer.answer)
-        .where(Answer.conversation_id == conversation_id, Answer.error_code.is_(None))
+        .where(Answer.conversation_id == conversation_id, Answer.state == "done", Answer.error_code.is_(None))
         .order_by(Answer.created_at.desc(), Answer.id.desc())
         .limit(limit)
     )
@@ -59,6 +60,7 @@ class PastExchange:
     removed_citations: set[int]  # citations of sources that were not retrieved, removed
     passages: list[Passage]
     cited: set[int]
+    state: str = "done"  # in_progress (another tab is still answering), done, failed, interrupted
 
 
 def list_conversations(engine: Engine, *, user: str | None, limit: int = 30) -> list[ConversationSummary]:
@@ -98,6 +100,7 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
                 Answer.incomplete,
                 Answer.error_code,
                 Answer.error,
+                Answer.state,
             )
             .where(Answer.conversation_id == conversation_id)
             .order_by(Answer.created_at, Answer.id)
@@ -126,12 +129,15 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
             question=a.question,
             answer=a.answer,
             answered=a.answered,
-            # Without an error code, `error` holds a note (removed citations), not a failure.
-            error=a.error if a.error_code else None,
+            # A failure or an interruption says why; otherwise `error` holds a note (removed citations).
+            error=a.error if a.error_code or a.state == "interrupted" else None,
             incomplete=a.incomplete,
-            removed_citations=removed_in_note(a.error) if a.error_code is None else set(),
+            removed_citations=(
+                removed_in_note(a.error) if a.state == "done" and a.error_code is None else set()
+            ),
             passages=[_passage(s) for s in by_answer.get(a.id, [])],
             cited={s.number for s in by_answer.get(a.id, []) if s.cited},
+            state=a.state,
         )
         for a in answers
     ]

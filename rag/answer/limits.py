@@ -1,8 +1,9 @@
 """Per-user limits, checked before a question costs anything: questions per minute, tokens per day.
 
 Both are counted from the logs (answers and model_calls), so they hold across browser tabs,
-app replicas and restarts. Demo rows never count; neither do uploads' embedding calls, nor the
-tokens of local models, which cost nothing.
+app replicas and restarts. An answer is logged when its question is taken, so questions still
+streaming count, and so do interrupted ones and re-asks. Demo rows never count; neither do
+uploads' embedding calls, nor the tokens of local models, which cost nothing.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
-from rag.answer import Answer, prepare, stream
+from rag.answer import Answer, close_abandoned_answers, prepare, stream
 from rag.cli.users import add_users_parser
 from rag.console import Console, database_label, open_console
 from rag.demo import generate_demo_data, remove_demo_data
@@ -23,7 +23,7 @@ from rag.ingest.folder_sync import sync_folder
 from rag.ingest.jobs import JobView, NewFile, job_fraction
 from rag.ingest.queue import enqueue
 from rag.ingest.wait import wait_for_jobs
-from rag.ingest.worker import run_worker
+from rag.ingest.worker import PeriodicJob, run_worker
 from rag.library import list_documents
 from rag.retrieval.params import MODES
 from rag.settings import load_settings
@@ -135,8 +135,19 @@ def _sync(console: Console, args: argparse.Namespace) -> int:
 def _worker(console: Console, args: argparse.Namespace) -> int:
     concurrency = args.concurrency or console.settings.worker_concurrency
     print(f"worker: {concurrency} job(s) at once on {database_label(console)}; Ctrl-C stops", file=sys.stderr)
-    run_worker(console, concurrency=concurrency)
+    run_worker(console, concurrency=concurrency, periodic=worker_periodic_jobs())
     return 0
+
+
+def worker_periodic_jobs() -> list[PeriodicJob]:
+    """What a worker does besides ingestion: close the answers a dead app process left open."""
+    # Every 10 s (the sixth field is seconds): an update through a partial index, usually of nothing.
+    return [PeriodicJob("close_abandoned_answers", "* * * * * */10", _close_abandoned_answers)]
+
+
+def _close_abandoned_answers(console: Console) -> str:
+    closed = close_abandoned_answers(console.engine, older_than_s=console.settings.answer_abandoned_after_s)
+    return f"{closed} abandoned answer(s) closed"
 
 
 def _report(

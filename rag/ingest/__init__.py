@@ -17,7 +17,7 @@ from rag.ingest.jobs import ACTIVE, JobState, JobView, NewFile, job_fraction, jo
 from rag.ingest.pipeline import IngestResult, Progress, ingest_file
 from rag.ingest.queue import cancel, enqueue, retry, workers_alive
 from rag.ingest.wait import wait_for_jobs
-from rag.ingest.worker import run_worker
+from rag.ingest.worker import PeriodicJob, run_worker
 
 __all__ = [
     "ACTIVE",
@@ -25,6 +25,7 @@ __all__ = [
     "JobState",
     "JobView",
     "NewFile",
+    "PeriodicJob",
     "Progress",
     "SyncReport",
     "cancel",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import procrastinate
 from sqlalchemy.engine import Engine
@@ -28,6 +30,24 @@ SYNC_USER = "folder sync"
 # only polling finds it, so poll every second rather than procrastinate's five.
 FETCH_POLL_S = 1.0
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work of another flow a worker also does on a schedule (the CLI composes them: an upper
+    layer's work, such as closing abandoned answers, cannot be imported from here)."""
+
+    name: str
+    cron: str  # croniter syntax; a sixth field is seconds
+    run: Callable[[Console], object]
+
+
+def _periodic_task(job: PeriodicJob) -> Callable[[procrastinate.JobContext, int], None]:
+    def task(context: procrastinate.JobContext, timestamp: int) -> None:
+        result = job.run(context.additional_context["console"])
+        log.info("%s: %s", job.name, result)
+
+    return task
 
 
 def ingest_task(context: procrastinate.JobContext, job_id: int) -> None:
@@ -59,7 +79,7 @@ def sync_task(context: procrastinate.JobContext, timestamp: int) -> None:
         log.info("scheduled sync of %s", report.summary())
 
 
-def _worker_app(console: Console, concurrency: int) -> procrastinate.App:
+def _worker_app(console: Console, concurrency: int, periodic: Sequence[PeriodicJob]) -> procrastinate.App:
     """A worker's app: its own psycopg 3 pool, the tasks, and the periodic ones."""
     connector = procrastinate.PsycopgConnector(
         conninfo=_libpq_url(console.engine), min_size=1, max_size=concurrency + 2
@@ -75,14 +95,22 @@ def _worker_app(console: Console, concurrency: int) -> procrastinate.App:
     if console.settings.sync_schedule and console.settings.sync_folders:
         syncing = app.task(name="sync_folders", queue=QUEUE, pass_context=True)(sync_task)
         app.periodic(cron=console.settings.sync_schedule, periodic_id="sync")(syncing)
+    for job in periodic:
+        task = app.task(name=job.name, queue=QUEUE, pass_context=True)(_periodic_task(job))
+        app.periodic(cron=job.cron, periodic_id=job.name)(task)
     return app
 
 
 def run_worker(
-    console: Console, *, concurrency: int = 1, wait: bool = True, in_main_thread: bool = True
+    console: Console,
+    *,
+    concurrency: int = 1,
+    wait: bool = True,
+    in_main_thread: bool = True,
+    periodic: Sequence[PeriodicJob] = (),
 ) -> None:
     """Run jobs until stopped (SIGINT, SIGTERM), or with `wait=False` until the queue is empty."""
-    asyncio.run(_work(console, concurrency=concurrency, wait=wait, signals=in_main_thread))
+    asyncio.run(_work(console, concurrency=concurrency, wait=wait, signals=in_main_thread, periodic=periodic))
 
 
 async def recover(app: procrastinate.App, console: Console) -> int:
@@ -98,9 +126,11 @@ async def recover(app: procrastinate.App, console: Console) -> int:
     return len(list(stalled)) + len(lost)
 
 
-async def _work(console: Console, *, concurrency: int, wait: bool, signals: bool) -> None:
+async def _work(
+    console: Console, *, concurrency: int, wait: bool, signals: bool, periodic: Sequence[PeriodicJob]
+) -> None:
     settings = console.settings
-    app = _worker_app(console, concurrency)
+    app = _worker_app(console, concurrency, periodic)
     async with app.open_async():
         await recover(app, console)
         await app.run_worker_async(

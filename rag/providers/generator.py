@@ -43,6 +43,7 @@ class Usage:
     tokens_in: int = 0
     tokens_out: int = 0
     reported: bool = True  # False while a provider's token counts are still unknown
+    estimated: bool = False  # counted locally: the stream was abandoned before the provider reported
 
 
 class Generation:
@@ -63,13 +64,20 @@ class Generation:
         self.calls: list[CallRecord] = []
 
     def __iter__(self) -> Iterator[str]:
-        for delta in self._deltas:
-            if not delta:
-                continue
-            if self.first_token_s is None:
-                self.first_token_s = time.perf_counter() - self.started
-            self.text += delta
-            yield delta
+        try:
+            for delta in self._deltas:
+                if not delta:
+                    continue
+                if self.first_token_s is None:
+                    self.first_token_s = time.perf_counter() - self.started
+                self.text += delta
+                yield delta
+        finally:
+            # Abandoned part-way (the reader stopped): close the source too, so a streaming HTTP
+            # response is released at once and stops costing tokens.
+            close = getattr(self._deltas, "close", None)
+            if close is not None:
+                close()
         self.finished_s = time.perf_counter() - self.started
 
 

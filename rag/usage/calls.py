@@ -24,6 +24,9 @@ class CallRecord:
     ok: bool
     error_code: str | None = None
     usage_known: bool = True  # False: the provider never said how many tokens it used
+    # Counted with tiktoken because the call was abandoned before the provider reported usage:
+    # priced like reported usage, and marked so the Cost page can say so.
+    usage_estimated: bool = False
 
     def cost(self, prices: dict[str, Price]) -> Decimal | None:
         """Dollars for this call; None (unknown, not zero) for unpriced models or unreported usage."""
@@ -67,6 +70,7 @@ def call_rows(
             "duration_ms": c.duration_ms,
             "ok": c.ok,
             "error_code": c.error_code,
+            "usage_estimated": c.usage_estimated,
             "answer_id": answer_id,
             "document_id": document_id,
             "user_name": user,
