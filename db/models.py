@@ -422,3 +422,23 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'"))
     created_at: Mapped[datetime] = created_column()
+
+
+class ApiKey(Base):
+    """A key for the HTTP API (rag/auth/api_keys.py): it acts as its account, within one knowledge
+    base; only its SHA-256 is kept, and its first characters to tell keys apart."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("ux_api_keys_live_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    knowledge_base: Mapped[str] = mapped_column(Text)  # the knowledge base's name
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -76,6 +76,8 @@ class Answer:
     cited: set[int] = field(default_factory=set)
     removed_citations: set[int] = field(default_factory=set)  # numbers of sources never retrieved
     error: str | None = None
+    tokens_in: int = 0  # of the chat call (the model's own count, or an estimate if it never said)
+    tokens_out: int = 0
     state: AnswerState | None = None  # None while in progress
     answer_id: int = 0  # the answer log's row, written when the question is taken
     finished: bool = False
@@ -89,11 +91,13 @@ def prepare(
     user: str,
     conversation_id: uuid.UUID | None = None,
     kind: AnswerKind = "question",
+    history: list[Turn] | None = None,
 ) -> Answer:
     """Check the question, log it as in progress, then find its passages or its cached answer.
 
     Raises QuestionRejected, LimitReached, or ModelError if the question cannot be embedded (that
-    failure is logged first).
+    failure is logged first). `history` gives the earlier turns directly (an API client that keeps
+    its own conversation) instead of reading them from the conversation.
     """
     question = _checked(question, console.settings)
     # Before any model call: a user over a limit costs nothing. Questions in progress count.
@@ -123,9 +127,17 @@ def prepare(
         ),
     )
     answer.timings_ms["log"] = (time.perf_counter() - t0) * 1000
-    answer._work.history = recent_turns(console.engine, conversation_id, limit=console.settings.history_turns)
+    answer._work.history = _history(console, conversation_id, history)
     _find_passages(answer)
     return answer
+
+
+def _history(console: Console, conversation_id: uuid.UUID | None, given: list[Turn] | None) -> list[Turn]:
+    """The turns a follow-up is read with: the last HISTORY_TURNS given, or of the conversation."""
+    limit = console.settings.history_turns
+    if given is None:
+        return recent_turns(console.engine, conversation_id, limit=limit)
+    return given[-limit:] if limit > 0 else []
 
 
 def stream(answer: Answer) -> Generator[str]:
@@ -300,6 +312,7 @@ def _finish(
     answer.cited = cited
     answer.removed_citations = removed
     answer.error = str(error) if error else INTERRUPTED if interrupted else None
+    answer.tokens_in, answer.tokens_out = record.tokens_in, record.tokens_out
     answer.state = state
     answer.finished = True
 
