@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# The first command: install what is needed, then start the app on http://localhost:8501 and one
-# ingestion worker beside it; Ctrl-C (or the end of either) stops both.
+# The first command: install what is needed, then start the app on http://localhost:8501, one
+# ingestion worker, and the HTTP API on http://127.0.0.1:8502 (API_HOST, API_PORT); Ctrl-C (or the
+# end of any of them) stops all three.
 # Extra arguments go to `streamlit run` (e.g. --server.port 8080). More workers, here or on other
 # machines against the same DATABASE_URL: `.venv/bin/python -m rag worker --concurrency N`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 
+# The worker opens (and migrates) the database first; the others wait on its lock, then find it ready.
 .venv/bin/python -m rag worker &
 worker=$!
+.venv/bin/python -m rag api &
+api=$!
 stop() {
   trap - EXIT INT TERM
-  kill "$worker" 2>/dev/null || true
-  wait "$worker" 2>/dev/null || true
+  kill "$worker" "$api" 2>/dev/null || true
+  wait "$worker" "$api" 2>/dev/null || true
 }
 trap stop EXIT INT TERM
 
 .venv/bin/streamlit run app.py "$@" &
 app=$!
-# Whichever stops first (the app, or a worker that could not start) takes the other down.
-wait -n "$worker" "$app" || true
+# Whichever stops first (the app, or a worker or the API that could not start) takes the others down.
+wait -n "$worker" "$api" "$app" || true
 kill "$app" 2>/dev/null || true
 wait "$app" 2>/dev/null || true

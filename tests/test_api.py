@@ -4,10 +4,14 @@ console's own /v1/chat, the official `openai` SDK for the OpenAI-compatible face
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx  # what the openai SDK is built on
@@ -25,6 +29,7 @@ from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
+from tests.workers import REPO, _process_env, wait_until, worker_env
 
 RETURNS = (
     b"# Returns\n\nOpened headphones can be returned within 14 days of delivery. "
@@ -238,3 +243,25 @@ def test_answers_asked_through_the_api_count_in_the_analytics(api: Api) -> None:
     today = datetime.now(UTC).date()
     totals = cost_totals(api.console.engine, Period(today, today, False))
     assert totals.answers == 2
+
+
+def test_python_m_rag_api_serves(database_url: str, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = _process_env(worker_env(database_url, tmp_path / "data", API_PORT=str(port)), "kc-api")
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "api"], cwd=REPO, env=env, stderr=subprocess.PIPE)
+    try:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/v1/health").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, what="python -m rag api to answer /v1/health", timeout=60)
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "hi"}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
