@@ -1,12 +1,12 @@
-"""Cost: dollars and tokens by day, model and purpose; per answer and per conversation."""
+"""Cost: dollars and tokens by day, model and purpose; per answer, per conversation, per document."""
 
 from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
 
-from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_totals
-from ui.analytics import download, empty_state, period_filter
+from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_per_document, cost_totals
+from ui.analytics import by_day, download, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
 
@@ -14,7 +14,32 @@ PURPOSES = {
     "chat": "chat answers",
     "query_embedding": "query embeddings",
     "ingest_embedding": "ingestion embeddings",
+    "answer_embedding": "offline answerer embeddings",
 }
+DAILY_COLUMNS = {
+    "day": "Day",
+    "model": "Model",
+    "purpose": "Purpose",
+    "calls": "Calls",
+    "tokens_in": "Input tokens",
+    "tokens_out": "Output tokens",
+    "cost_usd": "Cost ($)",
+    "unpriced_calls": "Calls without a price",
+}
+DOCUMENT_COLUMNS = {
+    "document": "Document",
+    "total_cost_usd": "Total ($)",
+    "ingest_cost_usd": "Ingestion ($)",
+    "answers_cost_usd": "Answers citing it ($)",
+    "answers": "Answers citing it",
+    "ingest_calls": "Ingestion calls",
+    "ingest_tokens": "Ingestion tokens",
+    "answer_tokens": "Answer tokens",
+    "unpriced": "Without a price",
+    "document_id": "Document id",
+}
+DOLLAR_COLUMNS = ["Total ($)", "Ingestion ($)", "Answers citing it ($)"]
+GONE = "Deleted or never stored documents (their ingestion)"
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -25,16 +50,33 @@ daily = cost_by_day(console.engine, period)
 if daily.empty:
     empty_state(period)
     st.stop()
+# No priced call cost anything: dollar charts would be flat lines at zero, so show the work instead.
+no_dollars = totals.cost_usd == 0
 
 cols = st.columns(4)
-delta = f"{totals.change_pct:+.0f}% vs previous period" if totals.change_pct is not None else None
-cols[0].metric("Cost", f"${totals.cost_usd:,.2f}", delta, delta_color="inverse")
-cols[1].metric("Tokens in / out", f"{totals.tokens_in:,} / {totals.tokens_out:,}")
-cols[2].metric("Per answer", f"${totals.cost_per_answer:,.4f}" if totals.cost_per_answer is not None else "–")
-cols[3].metric(
-    "Per conversation",
-    f"${totals.cost_per_conversation:,.4f}" if totals.cost_per_conversation is not None else "–",
-)
+if no_dollars:
+    cols[0].metric("Cost", "unknown" if totals.unpriced_models else "$0")
+    cols[1].metric("Model calls", f"{int(daily['calls'].sum()):,}")
+    cols[2].metric("Tokens in / out", f"{totals.tokens_in:,} / {totals.tokens_out:,}")
+    cols[3].metric("Answers", f"{totals.answers:,}")
+else:
+    delta = f"{totals.change_pct:+.0f}% vs previous period" if totals.change_pct is not None else None
+    cols[0].metric("Cost", f"${totals.cost_usd:,.2f}", delta, delta_color="inverse")
+    cols[1].metric("Tokens in / out", f"{totals.tokens_in:,} / {totals.tokens_out:,}")
+    cols[2].metric(
+        "Per answer", f"${totals.cost_per_answer:,.4f}" if totals.cost_per_answer is not None else "–"
+    )
+    cols[3].metric(
+        "Per conversation",
+        f"${totals.cost_per_conversation:,.4f}" if totals.cost_per_conversation is not None else "–",
+    )
+if no_dollars and not totals.unpriced_models:
+    models = ", ".join(sorted(daily["model"].unique()))
+    st.success(
+        f"Everything in this period ran on local models, at no cost ({models}). "
+        "Below: how much work they did, in calls and tokens.",
+        icon=":material/computer:",
+    )
 if totals.cache_hits:
     st.caption(
         f"Answer cache: {totals.cache_hits:,} of {totals.answers:,} answers came from the cache, "
@@ -49,26 +91,85 @@ if totals.unpriced_models:
 
 daily["purpose"] = daily["purpose"].map(lambda p: PURPOSES.get(p, p))
 by = st.radio("Split by", ["model", "purpose"], horizontal=True)
+if no_dollars:
+    st.plotly_chart(
+        by_day(
+            px.bar(
+                daily,
+                x="day",
+                y="calls",
+                color=by,
+                labels={"calls": "calls", "day": ""},
+                title="Model calls per day",
+            )
+        ),
+        width="stretch",
+    )
+else:
+    st.plotly_chart(
+        by_day(
+            px.bar(
+                daily,
+                x="day",
+                y="cost_usd",
+                color=by,
+                labels={"cost_usd": "dollars", "day": ""},
+                title="Dollars per day",
+            )
+        ),
+        width="stretch",
+    )
 st.plotly_chart(
-    px.bar(daily, x="day", y="cost_usd", color=by, labels={"cost_usd": "dollars"}, title="Dollars per day"),
-    width="stretch",
-)
-st.plotly_chart(
-    px.bar(
-        daily,
-        x="day",
-        y="tokens_in",
-        color=by,
-        labels={"tokens_in": "input tokens"},
-        title="Input tokens per day",
+    by_day(
+        px.bar(
+            daily,
+            x="day",
+            y="tokens_in",
+            color=by,
+            labels={"tokens_in": "input tokens", "day": ""},
+            title="Input tokens per day",
+        )
     ),
     width="stretch",
 )
 per_answer = cost_per_answer_by_day(console.engine, period)
-st.plotly_chart(
-    px.line(per_answer, x="day", y="cost_per_answer", markers=True, title="Average cost per answer"),
-    width="stretch",
-)
+if not no_dollars and per_answer["cost_per_answer"].notna().sum() > 1:  # one point is the metric above
+    st.plotly_chart(
+        px.line(
+            per_answer,
+            x="day",
+            y="cost_per_answer",
+            markers=True,
+            labels={"cost_per_answer": "dollars", "day": ""},
+            title="Average cost per answer",
+        ),
+        width="stretch",
+    )
+
+st.subheader("Cost per document")
+documents = cost_per_document(console.engine, period)
+if documents.empty:
+    st.caption("No document was ingested or cited in this period.")
+else:
+    st.caption(
+        "What ingesting each document cost (its embedding calls in this period) and what the answers of "
+        "this period that cited it cost, re-asks included. An answer citing two documents counts in full "
+        "for both, so the answer column adds up to more than the answers cost. A document ingested before "
+        "this period shows only its answers."
+    )
+    shown = documents.assign(document=documents["document"].fillna(GONE))[list(DOCUMENT_COLUMNS)]
+    shown = shown.rename(columns=DOCUMENT_COLUMNS)
+    dollars = [] if no_dollars else DOLLAR_COLUMNS
+    shown = shown.drop(columns=[c for c in DOLLAR_COLUMNS if c not in dollars])
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={name: st.column_config.NumberColumn(format="$%.4f") for name in dollars},
+    )
+    download(shown, "cost-per-document")
+
 st.subheader("Details")
-st.dataframe(daily, hide_index=True, width="stretch")
-download(daily, "cost-by-day")
+details = daily.rename(columns=DAILY_COLUMNS)
+st.dataframe(details, hide_index=True, width="stretch")
+download(details, "cost-by-day")

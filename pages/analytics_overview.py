@@ -7,7 +7,7 @@ import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
 from rag.analytics.people import questions_by_person
-from ui.analytics import download, empty_state, period_filter
+from ui.analytics import by_day, download, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
 
@@ -33,7 +33,9 @@ cols[4].metric(
 
 daily = questions_by_day(console.engine, period)
 st.subheader("Questions per day")
-chart = px.bar(daily, x="day", y=["answered", "unanswered"], labels={"value": "questions", "variable": ""})
+chart = by_day(
+    px.bar(daily, x="day", y=["answered", "unanswered"], labels={"value": "questions", "variable": ""})
+)
 st.plotly_chart(chart, width="stretch")
 download(daily, "questions-per-day")
 

@@ -5,10 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from rag.analytics.unanswered import reask, reopen_group, resolve_group, unanswered_groups
+from rag.analytics.unanswered import Reask, reask, reopen_group, resolve_group, unanswered_groups
 from ui.analytics import download, period_filter
 from ui.auth import current_user, require_page
 from ui.console import get_console
+
+
+def _outcome(result: Reask) -> str:
+    return "not asked" if result.refused else "yes" if result.answered else "no"
+
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -65,12 +70,17 @@ with st.container(border=True):
             st.rerun()
     if st.button("Re-ask against today's knowledge base", icon=":material/refresh:"):
         with st.spinner("Asking again…"):
-            results = reask(console, group.examples)
+            results = reask(console, group.examples, user=current_user(console))
+        refused = next((r.refused for r in results if r.refused), None)
+        if refused:
+            st.warning(f"Not every wording was asked again: {refused}")
         st.dataframe(
             pd.DataFrame(
                 {
                     "Question": [r.question for r in results],
-                    "Answered now": ["yes" if r.answered else "no" for r in results],
+                    "Answered now": [
+                        "not asked" if r.refused else "yes" if r.answered else "no" for r in results
+                    ],
                     "Best source": [r.top_document or "–" for r in results],
                     "Score": [r.best_score for r in results],
                     "Answer": [r.answer for r in results],

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, Conversation, Document, Feedback, KnowledgeBase, ModelCall
 from rag.analytics import (
+    PARTS,
     STAGES,
     Overview,
     Period,
@@ -27,6 +28,7 @@ from rag.analytics import (
     cost_per_answer_by_day,
     cost_totals,
     errors_by_day,
+    invalidate_rollups,
     latency_by_day,
     latency_histogram,
     most_cited_documents,
@@ -34,7 +36,13 @@ from rag.analytics import (
     overview,
     questions_by_day,
     slowest_answers,
+    stage_time,
+    stage_time_by_day,
+    total_percentiles,
 )
+from rag.analytics.cost import cost_per_document
+from rag.analytics.people import questions_by_person
+from rag.analytics.unanswered import unanswered_groups
 from tests.conftest import ConsoleFactory
 
 PERIOD = Period(date(2026, 3, 10), date(2026, 3, 12))
@@ -57,19 +65,29 @@ DOCUMENTS = [
     ("future", "Future plans", "own", at(20, 9)),  # uploaded after the period
     ("elsewhere", "Elsewhere", "other", at(1, 9)),  # another knowledge base
 ]
-# key, created_at, conversation, answered, cost, (embed, retrieve, generate, first token, total), error, demo
+# key, created_at, conversation, answered, cost,
+# (embed, cache, retrieve, generate, log, first text, total), error, demo
 ANSWERS = [
-    ("prev", at(9, 23, 59, 59), "c1", True, "0.005", (1, 1, 1, 1, 50), None, False),
-    ("a1", at(10, 9), "c1", True, "0.011", (10, 20, 60, 30, 100), None, False),
-    ("a2", at(10, 10), "c1", True, "0.020", (20, 40, 120, 60, 200), None, False),
+    ("prev", at(9, 23, 59, 59), "c1", True, "0.005", (1, 1, 1, 1, 1, 1, 50), None, False),
+    ("a1", at(10, 9), "c1", True, "0.011", (10, 2, 20, 60, 3, 30, 100), None, False),
+    ("a2", at(10, 10), "c1", True, "0.020", (20, 4, 40, 120, 6, 60, 200), None, False),
     # 01:30 in Moscow is 22:30 UTC the day before: it belongs to 10 March.
-    ("a3", at(11, 1, 30, tz=MOSCOW), "c2", False, None, (30, 60, None, None, 300), None, False),
-    ("a4", at(10, 23), "c2", False, "0.030", (40, 80, 250, None, 400), "timeout", False),
-    ("a5", at(12, 8), "c3", True, "0.050", (5, 10, 900, 100, 1000), None, False),
-    ("a6", at(12, 23, 59, 59), "c3", False, "0.010", (7, None, None, None, None), "rate_limited", False),
-    ("after", at(13, 0), "c1", True, "0.500", (1, 1, 1, 1, 9999), "timeout", False),
-    ("d1", at(11, 12), "demo", True, "1.000", (1, 1, 1, 1, 5000), "server_error", True),
-    ("d2", at(11, 13), "demo", False, None, (1, 1, 1, 1, 7000), None, True),
+    ("a3", at(11, 1, 30, tz=MOSCOW), "c2", False, None, (30, None, 60, None, 5, None, 300), None, False),
+    ("a4", at(10, 23), "c2", False, "0.030", (40, 8, 80, 250, None, None, 400), "timeout", False),
+    ("a5", at(12, 8), "c3", True, "0.050", (5, 1, 10, 900, 4, 100, 1000), None, False),
+    (
+        "a6",
+        at(12, 23, 59, 59),
+        "c3",
+        False,
+        "0.010",
+        (7, None, None, None, None, None, None),
+        "rate_limited",
+        False,
+    ),
+    ("after", at(13, 0), "c1", True, "0.500", (1, 1, 1, 1, 1, 1, 9999), "timeout", False),
+    ("d1", at(11, 12), "demo", True, "1.000", (1, 1, 1, 1, 1, 1, 5000), "server_error", True),
+    ("d2", at(11, 13), "demo", False, None, (1, 1, 1, 1, 1, 1, 7000), None, True),
 ]
 # answer, number, document (None: deleted since), title as the answer recorded it, cited
 SOURCES = [
@@ -94,7 +112,8 @@ FEEDBACK = [
     ("after", "ana", -1),
     ("d1", "ana", -1),
 ]
-# created_at, purpose, model, tokens in, tokens out, cost (None: unpriced), demo
+# created_at, purpose, model, tokens in, tokens out, cost (None: unpriced), demo; ingestion calls
+# name their document (None: deleted since, or never stored)
 CALLS = [
     (at(8, 12), "chat", "gpt-4o", 1000, 100, "0.040", False),
     (at(9, 12), "query_embedding", "text-embedding-3-small", 10, 0, "0.010", False),
@@ -103,8 +122,9 @@ CALLS = [
     (at(10, 10), "chat", "gpt-4o", 2000, 300, "0.020", False),
     (at(10, 22, 30), "chat", "mystery-model", 1500, 100, None, False),
     (at(10, 23), "chat", "gpt-4o", 3000, 0, "0.030", False),
-    (at(11, 3), "ingest_embedding", "text-embedding-3-small", 200_000, 0, "0.004", False),
-    (at(11, 4), "ingest_embedding", "text-embedding-3-small", 100_000, 0, "0.002", False),
+    (at(11, 3), "ingest_embedding", "text-embedding-3-small", 200_000, 0, "0.004", False, "refund"),
+    (at(11, 4), "ingest_embedding", "text-embedding-3-small", 100_000, 0, "0.002", False, None),
+    (at(13, 4), "ingest_embedding", "text-embedding-3-small", 50_000, 0, "0.001", False, "refund"),
     (at(12, 8), "chat", "gpt-4o", 4000, 500, "0.050", False),
     (at(12, 23, 59, 59), "chat", "gpt-4o", 1000, 0, "0.010", False),
     (at(13, 0), "chat", "gpt-4o", 9000, 900, "0.500", False),
@@ -138,8 +158,9 @@ def log(make_console: ConsoleFactory) -> Log:
         answers = {
             key: _insert(conn, Answer, **ANSWER_DEFAULTS, knowledge_base_id=kbs["own"], question=f"question {key}",
                          conversation_id=conversations[c], answered=answered, cost_usd=_money(cost),
-                         embed_ms=ms[0], retrieve_ms=ms[1], generate_ms=ms[2], first_token_ms=ms[3],
-                         total_ms=ms[4], error_code=error, is_demo=demo, created_at=created)
+                         embed_ms=ms[0], cache_ms=ms[1], retrieve_ms=ms[2], generate_ms=ms[3], log_ms=ms[4],
+                         first_token_ms=ms[5], total_ms=ms[6], error_code=error, is_demo=demo,
+                         state="failed" if error else "done", created_at=created)
             for key, created, c, answered, cost, ms, error, demo in ANSWERS
         }  # fmt: skip
         conn.execute(sa.insert(AnswerSource), [
@@ -154,8 +175,8 @@ def log(make_console: ConsoleFactory) -> Log:
         conn.execute(sa.insert(ModelCall), [
             {"created_at": created, "purpose": purpose, "provider": "openai", "model": model, "tokens_in": t_in,
              "tokens_out": t_out, "cost_usd": _money(cost), "duration_ms": 5.0, "ok": True, "user_name": "ana",
-             "is_demo": demo}
-            for created, purpose, model, t_in, t_out, cost, demo in CALLS
+             "is_demo": demo, "document_id": docs[doc[0]] if doc and doc[0] else None}
+            for created, purpose, model, t_in, t_out, cost, demo, *doc in CALLS
         ])  # fmt: skip
     return Log(console.engine, console.kb.id, docs)
 
@@ -316,6 +337,63 @@ def test_cost_per_answer_leaves_unpriced_answers_out_of_the_average(log: Log) ->
     ]
 
 
+def test_cost_per_document_adds_its_ingestion_and_the_answers_citing_it(log: Log) -> None:
+    frame = cost_per_document(log.engine, PERIOD)
+    assert frame["document_id"].dtype == "Int64"
+    assert records(frame) == [
+        # a5 cited both: it counts in full for each. The deleted document keeps the title it was cited under.
+        {"document_id": None, "document": "Old pricing", "ingest_calls": 0, "ingest_tokens": 0,
+         "ingest_cost_usd": 0, "answers": 1, "answer_tokens": 0, "answers_cost_usd": pytest.approx(0.050),
+         "total_cost_usd": pytest.approx(0.050), "unpriced": 0},
+        {"document_id": log.docs["shipping"], "document": "Shipping times", "ingest_calls": 0,
+         "ingest_tokens": 0, "ingest_cost_usd": 0, "answers": 1, "answer_tokens": 0,
+         "answers_cost_usd": pytest.approx(0.050), "total_cost_usd": pytest.approx(0.050), "unpriced": 0},
+        # Ingested on 11 March (again on the 13th, after the period); a1 and a2 cite it, a2 twice.
+        {"document_id": log.docs["refund"], "document": "Refund policy", "ingest_calls": 1,
+         "ingest_tokens": 200_000, "ingest_cost_usd": pytest.approx(0.004), "answers": 2, "answer_tokens": 0,
+         "answers_cost_usd": pytest.approx(0.031), "total_cost_usd": pytest.approx(0.035), "unpriced": 0},
+        # Ingestion calls whose document is gone (deleted, or never stored).
+        {"document_id": None, "document": None, "ingest_calls": 1, "ingest_tokens": 100_000,
+         "ingest_cost_usd": pytest.approx(0.002), "answers": 0, "answer_tokens": 0, "answers_cost_usd": 0,
+         "total_cost_usd": pytest.approx(0.002), "unpriced": 0},
+    ]  # fmt: skip
+    assert records(cost_per_document(log.engine, DEMO)) == [
+        {"document_id": log.docs["security"], "document": "Security", "ingest_calls": 0, "ingest_tokens": 0,
+         "ingest_cost_usd": 0, "answers": 1, "answer_tokens": 0, "answers_cost_usd": 1.0,
+         "total_cost_usd": 1.0, "unpriced": 0},
+    ]  # fmt: skip
+    assert cost_per_document(log.engine, Period(date(2026, 1, 1), date(2026, 1, 31))).empty
+
+
+def test_cost_per_document_keeps_unknown_prices_unknown(log: Log) -> None:
+    ingestion = {
+        "purpose": "ingest_embedding",
+        "model": "mystery-embedder",
+        "tokens_in": 500,
+        "tokens_out": 0,
+    }
+    with log.engine.begin() as conn:
+        add_answer(conn, log, "unpriced", at(12, 11), cost=None, cited="warranty", tokens=(100, 20))
+        conn.execute(
+            sa.insert(ModelCall).values(
+                call(at(12, 11), None, answer_id=None) | ingestion | {"document_id": log.docs["warranty"]}
+            )
+        )
+    warranty = records(cost_per_document(log.engine, PERIOD))[-1]  # unknown totals come last
+    assert warranty == {
+        "document_id": log.docs["warranty"],
+        "document": "Warranty",
+        "ingest_calls": 1,
+        "ingest_tokens": 500,
+        "ingest_cost_usd": None,
+        "answers": 1,
+        "answer_tokens": 120,
+        "answers_cost_usd": None,
+        "total_cost_usd": None,
+        "unpriced": 2,
+    }
+
+
 # Latency
 
 
@@ -331,8 +409,43 @@ def test_latency_percentiles_per_day_and_stage_interpolate_and_ignore_nulls(log:
     # 60, 120, 250 (a3 generated nothing): p95 at 2 x 0.95 = 1.9 -> 120 + 0.9 x 130.
     assert by[(D10, "generate_ms")] == pytest.approx((120, 237, 247.4))
     assert by[(D10, "first_token_ms")] == pytest.approx((45, 58.5, 59.7))
+    # 2, 4, 8 and 3, 5, 6 (a3 looked nothing up in the cache, a4 was never logged as done).
+    assert by[(D10, "cache_ms")] == pytest.approx((4, 7.6, 7.92))
+    assert by[(D10, "log_ms")] == pytest.approx((5, 5.9, 5.98))
     assert by[(D12, "embed_ms")] == pytest.approx((6, 6.9, 6.98))
     assert by[(D12, "total_ms")] == pytest.approx((1000, 1000, 1000))  # a6 has no total
+
+
+def test_the_stages_and_the_rest_add_up_to_the_mean_total_per_day(log: Log) -> None:
+    frame = stage_time_by_day(log.engine, PERIOD)
+    assert list(frame.columns) == ["day", "answers", *PARTS, "total_ms"]
+    assert records(frame) == [
+        # a1-a4, a missing stage counting 0: sums 100, 14, 200, 430, 14 of a total of 1000, 242 left.
+        {"day": D10, "answers": 4, "embed_ms": 25, "cache_ms": 3.5, "retrieve_ms": 50, "generate_ms": 107.5,
+         "log_ms": 3.5, "other_ms": 60.5, "total_ms": 250},
+        # a6 has no total: left out, its stages too.
+        {"day": D12, "answers": 1, "embed_ms": 5, "cache_ms": 1, "retrieve_ms": 10, "generate_ms": 900,
+         "log_ms": 4, "other_ms": 80, "total_ms": 1000},
+    ]  # fmt: skip
+    for row in records(frame):
+        assert sum(row[part] for part in PARTS) == pytest.approx(row["total_ms"])
+
+
+def test_the_period_breakdown_weighs_every_answer_alike(log: Log) -> None:
+    period = stage_time(log.engine, PERIOD)
+    assert period is not None
+    # Five answers with a total of 2000 ms: 400 each on average (not 625, the mean of the two days).
+    assert asdict(period) == pytest.approx(
+        dict(answers=5, embed_ms=21, cache_ms=3, retrieve_ms=42, generate_ms=266, log_ms=3.6, other_ms=64.4,
+             total_ms=400)
+    )  # fmt: skip
+    assert sum(period.parts().values()) == pytest.approx(period.total_ms)
+    assert list(period.parts()) == list(PARTS)
+    assert total_percentiles(log.engine, PERIOD) == {0.5: 300, 0.95: pytest.approx(880, rel=0.05)}
+    empty = Period(date(2026, 1, 1), date(2026, 1, 31))
+    assert stage_time(log.engine, empty) is None
+    assert stage_time_by_day(log.engine, empty).empty
+    assert total_percentiles(log.engine, empty) == {0.5: None, 0.95: None}
 
 
 def test_latency_histogram_counts_answers_in_equal_buckets(log: Log) -> None:
@@ -364,11 +477,14 @@ def test_slowest_answers_come_first_with_their_breakdown(log: Log) -> None:
         "created_at",
         "question",
         "model",
+        "state",
         "total_ms",
+        "first_token_ms",
         "embed_ms",
+        "cache_ms",
         "retrieve_ms",
         "generate_ms",
-        "first_token_ms",
+        "log_ms",
         "error_code",
     ]
     assert list(frame["question"]) == ["question a5", "question a4", "question a3"]
@@ -376,11 +492,14 @@ def test_slowest_answers_come_first_with_their_breakdown(log: Log) -> None:
         "created_at": None,
         "question": "question a4",
         "model": "gpt-4o",
+        "state": "failed",
         "total_ms": 400,
+        "first_token_ms": None,
         "embed_ms": 40,
+        "cache_ms": 8,
         "retrieve_ms": 80,
         "generate_ms": 250,
-        "first_token_ms": None,
+        "log_ms": None,
         "error_code": "timeout",
     }
     assert frame["created_at"][0] == at(12, 8)
@@ -514,3 +633,118 @@ def test_limits_must_be_positive(log: Log) -> None:
         slowest_answers(log.engine, PERIOD, limit=0)
     with pytest.raises(ValueError, match="limit must be at least 1"):
         most_cited_documents(log.engine, PERIOD, limit=0)
+
+
+# What the answer figures count: finished questions only; the cost counts every model call.
+
+
+def add_answer(
+    conn: sa.Connection,
+    log: Log,
+    question: str,
+    created: datetime,
+    *,
+    kind: str = "question",
+    state: str = "done",
+    answered: bool = False,
+    cost: str | None = None,
+    total_ms: float | None = 1000.0,
+    error: str | None = None,
+    cited: str | None = None,
+    conversation: uuid.UUID | None = None,
+    tokens: tuple[int, int] = (0, 0),
+) -> int:
+    """An answer row as the pipeline leaves it, written directly; `cited` names a cited document."""
+    answer_id = _insert(conn, Answer, **ANSWER_DEFAULTS, knowledge_base_id=log.kb_id, question=question,
+                        created_at=created, kind=kind, state=state, answered=answered, cost_usd=_money(cost),
+                        embed_ms=10.0, cache_ms=1.0, retrieve_ms=20.0, total_ms=total_ms, error_code=error,
+                        conversation_id=conversation, tokens_in=tokens[0], tokens_out=tokens[1])  # fmt: skip
+    if cited:
+        conn.execute(sa.insert(AnswerSource).values(
+            answer_id=answer_id, number=1, document_id=log.docs[cited], document_title=cited, location="p. 1",
+            snippet="...", score=0.5, cited=True,
+        ))  # fmt: skip
+    return answer_id
+
+
+def call(created: datetime, cost: str | None, *, answer_id: int | None) -> dict[str, Any]:
+    return {"created_at": created, "purpose": "chat", "provider": "openai", "model": "gpt-4o", "tokens_in": 100,
+            "tokens_out": 10, "cost_usd": _money(cost), "duration_ms": 5.0, "ok": True, "user_name": "ana",
+            "answer_id": answer_id}  # fmt: skip
+
+
+def answer_figures(engine: Engine, period: Period, kb_id: int) -> dict[str, Any]:
+    """Every figure about answers over `period`, as plain values."""
+    frames = {
+        "questions_by_day": questions_by_day(engine, period),
+        "most_cited_documents": most_cited_documents(engine, period),
+        "never_cited_documents": never_cited_documents(engine, kb_id, period),
+        "cost_per_answer_by_day": cost_per_answer_by_day(engine, period),
+        "latency_by_day": latency_by_day(engine, period),
+        "latency_histogram": latency_histogram(engine, period),
+        "slowest_answers": slowest_answers(engine, period),
+        "errors_by_day": errors_by_day(engine, period),
+        "stage_time_by_day": stage_time_by_day(engine, period),
+        "questions_by_person": questions_by_person(engine, period),
+    }
+    totals = cost_totals(engine, period)
+    return {name: records(frame) for name, frame in frames.items()} | {
+        "overview": asdict(overview(engine, period)) | {"cost_usd": None},
+        "stage_time": stage_time(engine, period),
+        "answers": (totals.answers, totals.conversations, totals.cache_hits),
+        "unanswered": [
+            (g.examples, g.reasons)
+            for g in unanswered_groups(
+                engine, start=period.start, end=period.end, demo=period.demo, threshold=0.3
+            )
+        ],
+    }
+
+
+def test_questions_in_progress_and_reasks_stay_out_of_the_answer_figures_but_cost(log: Log) -> None:
+    before = answer_figures(log.engine, PERIOD, log.kb_id)
+    cost_before = cost_totals(log.engine, PERIOD).cost_usd
+    with log.engine.begin() as conn:
+        c4 = uuid.uuid4()
+        conn.execute(sa.insert(Conversation).values(id=c4, user_name="ana", title="t"))
+        taken = add_answer(conn, log, "still asking", at(10, 12), state="in_progress", total_ms=5000,
+                           cited="security", conversation=c4)  # fmt: skip
+        reask = add_answer(conn, log, "asked again", at(12, 9), kind="reask", cost="0.200", total_ms=8000,
+                           cited="security")  # fmt: skip
+        failed = add_answer(conn, log, "asked again, failed", at(12, 10), kind="reask", state="failed",
+                            cost="0.300", total_ms=30_000, error="timeout")  # fmt: skip
+        conn.execute(sa.insert(Feedback).values(answer_id=taken, user_name="ana", rating=-1))
+        conn.execute(
+            sa.insert(ModelCall),
+            [call(at(10, 12), "0.100", answer_id=taken), call(at(12, 9), "0.200", answer_id=reask),
+             call(at(12, 10), "0.300", answer_id=failed)],
+        )  # fmt: skip
+        invalidate_rollups(conn)  # rows written to closed days, as if they had been there all along
+    assert answer_figures(log.engine, PERIOD, log.kb_id) == before
+    assert cost_totals(log.engine, PERIOD).cost_usd == pytest.approx(cost_before + 0.6)
+    assert overview(log.engine, PERIOD).cost_usd == pytest.approx(cost_before + 0.6)
+    chat = {r["day"]: (r["calls"], r["cost_usd"]) for r in records(cost_by_day(log.engine, PERIOD))
+            if r["model"] == "gpt-4o"}  # fmt: skip
+    assert chat == {D10: (4, pytest.approx(0.160)), D12: (4, pytest.approx(0.560))}
+    # The re-ask cost something because it cited Security; the question in progress is not finished.
+    security = next(r for r in records(cost_per_document(log.engine, PERIOD)) if r["document"] == "Security")
+    assert (security["answers"], security["answers_cost_usd"]) == (1, pytest.approx(0.2))
+
+
+def test_an_interrupted_question_counts_as_unanswered(log: Log) -> None:
+    with log.engine.begin() as conn:
+        add_answer(conn, log, "Can I pay in instalments?", at(12, 9), state="interrupted", total_ms=2000)
+    assert records(questions_by_day(log.engine, PERIOD))[2] == {
+        "day": D12,
+        "questions": 3,
+        "answered": 1,
+        "unanswered": 2,
+    }
+    assert overview(log.engine, PERIOD).questions == 7
+    [group] = [
+        g
+        for g in unanswered_groups(log.engine, start=D10, end=D12, demo=False, threshold=0.3)
+        if g.examples == ["Can I pay in instalments?"]
+    ]
+    assert group.reasons == ["interrupted"]
+    assert stage_time_by_day(log.engine, PERIOD)["answers"].tolist() == [4, 2]

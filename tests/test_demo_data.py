@@ -54,9 +54,22 @@ def test_demo_traffic_is_labelled_realistic_and_removable(make_console: ConsoleF
         assert 0.72 <= answered <= 0.92
         assert 0.05 <= len(not_known) / 500 <= 0.2 and all(a.answer == NOT_KNOWN for a in not_known)
         assert errors and {a.error_code for a in errors} <= {"timeout", "rate_limited", "server_error"}
-        assert all(not a.answered and a.generate_ms is None for a in errors)
+        # A failed call's wait is its generation time; the first text never came.
+        assert all(not a.answered and a.generate_ms > 0 and a.first_token_ms is None for a in errors)
+        assert {(a.state, a.kind, a.in_figures) for a in demo} == {
+            ("done", "question", True),
+            ("failed", "question", True),
+        }
+        assert all((a.state == "failed") == bool(a.error_code) for a in demo)
         assert {a.model for a in demo} == {"gpt-4o", "gpt-4o-mini", "extractive"}
-        assert all(a.total_ms > a.embed_ms + a.retrieve_ms + (a.generate_ms or 0) for a in demo)
+        # The stages and a small remainder make up the total; the first text comes within it.
+        for a in demo:
+            stages = a.embed_ms + a.cache_ms + a.retrieve_ms + (a.generate_ms or 0) + a.log_ms
+            assert 0 < a.total_ms - stages < 1000 and a.cache_ms > 0 and a.log_ms > 0
+            assert a.first_token_ms is None or a.embed_ms + a.retrieve_ms < a.first_token_ms < a.total_ms
+            assert a.finished_at - a.created_at == pytest.approx(
+                timedelta(milliseconds=a.total_ms), abs=timedelta(milliseconds=2)
+            )
         # One vector per question variant, so that unanswered questions group.
         assert all(a.question_embedding is not None for a in demo)
         vectors = conn.execute(

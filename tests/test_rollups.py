@@ -19,7 +19,17 @@ from rag.analytics import rollups
 from rag.analytics.period import Period
 from rag.demo import generate_demo_data, remove_demo_data
 from tests.conftest import ConsoleFactory
-from tests.test_analytics import ANSWER_DEFAULTS, DEMO, PERIOD, Log, log, records  # noqa: F401
+from tests.test_analytics import (  # noqa: F401
+    ANSWER_DEFAULTS,
+    DEMO,
+    PERIOD,
+    Log,
+    add_answer,
+    at,
+    call,
+    log,
+    records,
+)
 
 TODAY = datetime.now(UTC).date()
 
@@ -36,10 +46,15 @@ def everything(engine: Engine, period: Period, kb_id: int) -> dict[str, Any]:
         "latency_histogram": a.latency_histogram(engine, period, bins=7),
         "slowest_answers": a.slowest_answers(engine, period, limit=4),
         "errors_by_day": a.errors_by_day(engine, period),
+        "stage_time_by_day": a.stage_time_by_day(engine, period),
+        "cost_per_document": a.cost_per_document(engine, period),
     }
+    stages = a.stage_time(engine, period)
     return {name: (list(f.columns), records(f)) for name, f in frames.items()} | {
         "overview": asdict(a.overview(engine, period)),
         "cost_totals": asdict(a.cost_totals(engine, period)),
+        "stage_time": stages and asdict(stages),
+        "total_percentiles": a.total_percentiles(engine, period),
     }
 
 
@@ -102,6 +117,41 @@ def test_a_period_with_today_mixes_rollups_and_live_rows(log: Log, monkeypatch: 
         0.5,
     )  # one conversation, two days
     assert a.overview(log.engine, week).questions == 3
+
+
+def test_the_stage_breakdown_of_rolled_up_days_adds_up(log: Log) -> None:
+    a.stage_time_by_day(log.engine, PERIOD)
+    with log.engine.connect() as conn:
+        rolled = conn.execute(sa.text("SELECT * FROM rollup_stage_time WHERE NOT is_demo ORDER BY day")).all()
+    # The sums, as stored: 10 March's four answers with a total, 12 March's one.
+    assert [(r.day, r.answers, r.embed_ms, r.cache_ms, r.log_ms, r.total_ms) for r in rolled] == [
+        (date(2026, 3, 10), 4, 100, 14, 14, 1000),
+        (date(2026, 3, 12), 1, 5, 1, 4, 1000),
+    ]
+    for row in records(a.stage_time_by_day(log.engine, PERIOD)):
+        assert sum(row[part] for part in a.PARTS) == pytest.approx(row["total_ms"])
+
+
+def test_a_question_finished_after_its_day_closed_recomputes_the_day(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with log.engine.begin() as conn:  # taken on 10 March, still running when the day was rolled up
+        taken = add_answer(conn, log, "slow one", at(10, 23, 59), state="in_progress", total_ms=None)
+        reask = add_answer(conn, log, "again", at(10, 12), kind="reask", cost="0.250", cited="security")
+        conn.execute(sa.insert(ModelCall), [call(at(10, 12), "0.250", answer_id=reask)])
+    assert a.overview(log.engine, PERIOD).questions == 6
+    assert a.cost_totals(log.engine, PERIOD).cost_usd == pytest.approx(0.377)  # the re-ask's call counts
+    assert (date(2026, 3, 10), False) in rolled_up_days(log.engine)
+    with log.engine.begin() as conn:
+        conn.execute(
+            sa.update(Answer)
+            .where(Answer.id == taken)
+            .values(state="done", answered=True, total_ms=20_000, embed_ms=10, generate_ms=19_000)
+        )
+    assert (date(2026, 3, 10), False) not in rolled_up_days(log.engine)  # forgotten by the trigger
+    assert a.overview(log.engine, PERIOD).questions == 7
+    assert a.stage_time_by_day(log.engine, PERIOD)["answers"].tolist() == [5, 1]
+    assert everything(log.engine, PERIOD, log.kb_id) == live(log.engine, PERIOD, log.kb_id, monkeypatch)
 
 
 def test_feedback_on_an_older_answer_recomputes_its_day(log: Log) -> None:

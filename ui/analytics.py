@@ -1,10 +1,11 @@
-"""What every analytics page shares: the period filter, demo labelling, CSV downloads."""
+"""What every analytics page shares: the period filter, demo labelling, CSV downloads, durations."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 from sqlalchemy.engine import Engine
 
@@ -51,6 +52,21 @@ def download(frame: pd.DataFrame, name: str) -> None:
         key=f"download-{name}",
         icon=":material/download:",
     )
+
+
+def by_day(figure: go.Figure) -> go.Figure:
+    """A chart with days along x: one day is one labelled bar, not a time axis spanning a day."""
+    days = {x for trace in figure.data for x in trace.x}
+    if len(days) == 1:
+        figure.update_xaxes(type="category").update_layout(bargap=0.7)
+    return figure.update_xaxes(title=None)
+
+
+def seconds(ms: float | None) -> str:
+    """A duration for people: "340 ms", "2.4 s"; "–" when unknown."""
+    if ms is None:
+        return "–"
+    return f"{ms:,.0f} ms" if ms < 1000 else f"{ms / 1000:,.1f} s"
 
 
 def empty_state(period: Period) -> None:

@@ -1,12 +1,28 @@
-"""Cost, latency and usage analytics: aggregated in PostgreSQL, returned as small frames."""
+"""Cost, latency and usage analytics: aggregated in PostgreSQL, returned as small frames.
 
-from rag.analytics.cost import CostTotals, cost_by_day, cost_per_answer_by_day, cost_totals
+Answer figures (questions, answered share, latency, citations, people, cost per answer) count the
+answers `in_figures`: finished questions, never re-asks or answers still in progress. Cost counts
+every model call.
+"""
+
+from rag.analytics.cost import (
+    CostTotals,
+    cost_by_day,
+    cost_per_answer_by_day,
+    cost_per_document,
+    cost_totals,
+)
 from rag.analytics.latency import (
+    PARTS,
     STAGES,
+    StageTime,
     errors_by_day,
     latency_by_day,
     latency_histogram,
     slowest_answers,
+    stage_time,
+    stage_time_by_day,
+    total_percentiles,
 )
 from rag.analytics.overview import (
     Overview,
@@ -19,12 +35,15 @@ from rag.analytics.period import Period
 from rag.analytics.rollups import ensure_rollups, invalidate_rollups
 
 __all__ = [
+    "PARTS",
     "STAGES",
     "CostTotals",
     "Overview",
     "Period",
+    "StageTime",
     "cost_by_day",
     "cost_per_answer_by_day",
+    "cost_per_document",
     "cost_totals",
     "ensure_rollups",
     "errors_by_day",
@@ -36,4 +55,7 @@ __all__ = [
     "overview",
     "questions_by_day",
     "slowest_answers",
+    "stage_time",
+    "stage_time_by_day",
+    "total_percentiles",
 ]

@@ -1,4 +1,6 @@
-"""What the models cost: dollars and tokens per day, model and purpose; per answer; period totals."""
+"""What the models cost: dollars and tokens per day, model and purpose; per answer; per document;
+period totals. Every model call counts here, re-asks included; "per answer" divides by the
+answers in the figures (finished questions)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from rag.analytics.period import Period, query_frame, query_row
-from rag.analytics.rollups import A_LIVE, CLOSED, LIVE, rollup_params
+from rag.analytics.rollups import A_LIVE_ANSWERS, CLOSED, LIVE_ANSWERS, LIVE_CALLS, rollup_params
 
 _COST_BY_DAY = f"""
 SELECT day, model, purpose, calls, tokens_in, tokens_out, cost_usd::float8 AS cost_usd, unpriced_calls
@@ -21,7 +23,7 @@ SELECT (created_at AT TIME ZONE 'UTC')::date, model, purpose,
        sum(cost_usd)::float8,
        count(*) FILTER (WHERE cost_usd IS NULL)
 FROM model_calls
-WHERE {LIVE}
+WHERE {LIVE_CALLS}
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
@@ -40,7 +42,7 @@ FROM (
     UNION ALL
     SELECT (created_at AT TIME ZONE 'UTC')::date, model, sum(cost_usd), sum(tokens_in), sum(tokens_out),
            count(*) FILTER (WHERE cost_usd IS NULL)
-    FROM model_calls WHERE {LIVE}
+    FROM model_calls WHERE {LIVE_CALLS}
     GROUP BY 1, 2
 ) AS c
 """
@@ -51,7 +53,7 @@ SELECT coalesce(sum(hits), 0)::bigint AS cache_hits, coalesce(sum(saved_usd), 0)
 FROM (
     SELECT cache_hits AS hits, saved_usd FROM rollup_answers WHERE {CLOSED}
     UNION ALL
-    SELECT count(*), sum(saved_usd) FROM answers WHERE {LIVE} AND cache_hit
+    SELECT count(*), sum(saved_usd) FROM answers WHERE {LIVE_ANSWERS} AND cache_hit
 ) AS h
 """
 
@@ -59,13 +61,13 @@ FROM (
 # the day whose previous answer (gap_days before; 0: none) falls before the period.
 _ANSWER_TOTALS = f"""
 SELECT (SELECT coalesce(sum(questions), 0) FROM rollup_answers WHERE {CLOSED})
-       + (SELECT count(*) FROM answers WHERE {LIVE}) AS answers,
+       + (SELECT count(*) FROM answers WHERE {LIVE_ANSWERS}) AS answers,
        (SELECT coalesce(sum(conversations), 0) FROM rollup_conversations
         WHERE {CLOSED} AND (gap_days = 0 OR day - gap_days < :first_day))
        + (SELECT count(DISTINCT a.conversation_id) FROM answers AS a
-          WHERE {A_LIVE} AND NOT EXISTS (
+          WHERE {A_LIVE_ANSWERS} AND NOT EXISTS (
               SELECT 1 FROM answers AS b
-              WHERE b.conversation_id = a.conversation_id AND b.is_demo = :demo
+              WHERE b.conversation_id = a.conversation_id AND b.is_demo = :demo AND b.in_figures
                 AND b.created_at >= :starts_at AND b.created_at < :live_starts_at)) AS conversations
 """
 
@@ -79,9 +81,57 @@ SELECT (created_at AT TIME ZONE 'UTC')::date,
        avg(cost_usd)::float8,
        count(*) FILTER (WHERE cost_usd IS NULL)
 FROM answers
-WHERE {LIVE}
+WHERE {LIVE_ANSWERS}
 GROUP BY 1
 ORDER BY 1
+"""
+
+# Per document, within the period: its ingestion (embedding calls of the period that stored it) and
+# the finished answers that cited it (re-asks included: they cost too), each answer once per
+# document. A deleted document's calls lost their document (one row, document NULL); its answers
+# kept the title they cited it under. Unknown prices stay unknown: a part is NULL when it has rows
+# and none is priced, the total when no part is priced.
+_COST_PER_DOCUMENT = """
+WITH ingest AS (
+    SELECT document_id, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens, sum(cost_usd) AS cost,
+           count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
+    FROM model_calls
+    WHERE purpose = 'ingest_embedding'
+      AND is_demo = :demo AND created_at >= :starts_at AND created_at < :ends_before
+    GROUP BY document_id
+), cited AS (
+    SELECT c.document_id, c.deleted_title, count(*) AS answers, coalesce(sum(c.tokens), 0) AS tokens,
+           sum(c.cost_usd) AS cost, count(*) FILTER (WHERE c.cost_usd IS NULL) AS unpriced
+    FROM (
+        SELECT DISTINCT a.id, s.document_id,
+               CASE WHEN s.document_id IS NULL THEN s.document_title END AS deleted_title,
+               a.tokens_in + a.tokens_out AS tokens, a.cost_usd
+        FROM answers AS a
+        JOIN answer_sources AS s ON s.answer_id = a.id AND s.cited
+        WHERE a.is_demo = :demo AND a.created_at >= :starts_at AND a.created_at < :ends_before
+          AND a.state <> 'in_progress'
+    ) AS c
+    GROUP BY 1, 2
+), costs AS (
+    SELECT coalesce(i.document_id, c.document_id) AS document_id,
+           coalesce(d.title, c.deleted_title) AS document,
+           coalesce(i.calls, 0) AS ingest_calls, coalesce(i.tokens, 0) AS ingest_tokens,
+           CASE WHEN i.calls IS NULL THEN 0 ELSE i.cost END AS ingest_cost_usd,
+           coalesce(c.answers, 0) AS answers, coalesce(c.tokens, 0) AS answer_tokens,
+           CASE WHEN c.answers IS NULL THEN 0 ELSE c.cost END AS answers_cost_usd,
+           CASE WHEN i.cost IS NOT NULL OR c.cost IS NOT NULL THEN coalesce(i.cost, 0) + coalesce(c.cost, 0)
+           END AS total_cost_usd,
+           coalesce(i.unpriced, 0) + coalesce(c.unpriced, 0) AS unpriced
+    -- NULL never joins NULL: a deleted document's ingestion and its answers stay apart.
+    FROM ingest AS i
+    FULL JOIN cited AS c ON c.document_id = i.document_id
+    LEFT JOIN documents AS d ON d.id = coalesce(i.document_id, c.document_id)
+)
+SELECT document_id, document, ingest_calls::bigint, ingest_tokens::bigint, ingest_cost_usd::float8,
+       answers::bigint, answer_tokens::bigint, answers_cost_usd::float8, total_cost_usd::float8,
+       unpriced::bigint
+FROM costs
+ORDER BY total_cost_usd DESC NULLS LAST, ingest_tokens + answer_tokens DESC, document, document_id
 """
 
 
@@ -136,6 +186,19 @@ def cost_per_answer_by_day(engine: Engine, period: Period) -> pd.DataFrame:
     Answers of unknown cost are left out of the sum and the average and counted in unpriced_answers.
     """
     return query_frame(engine, _COST_PER_ANSWER_BY_DAY, rollup_params(engine, period))
+
+
+def cost_per_document(engine: Engine, period: Period) -> pd.DataFrame:
+    """What each document cost in the period: to ingest, and through the answers that cited it.
+
+    Columns document_id (pd.NA: deleted since), document (its title; the one answers recorded for a
+    deleted document; missing for the ingestion of deleted or never stored documents), ingest_calls,
+    ingest_tokens, ingest_cost_usd, answers (finished answers citing it, re-asks included),
+    answer_tokens (their input and output), answers_cost_usd, total_cost_usd, unpriced (calls and
+    answers of unknown cost). Costs are NaN when unknown. An answer citing two documents counts in
+    full for both. Most expensive first, then most tokens.
+    """
+    return query_frame(engine, _COST_PER_DOCUMENT, period.params(), dtypes={"document_id": "Int64"})
 
 
 def _per(cost: float, count: int) -> float | None:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rag.analytics.rollup_sql import BUCKET
-from rag.analytics.rollups import CLOSED, LIVE
+from rag.analytics.rollups import CLOSED, LIVE_ANSWERS
 
 _BUCKETS = f"""
 SELECT bucket, sum(answers)::bigint AS answers, min(min_ms) AS min_ms, max(max_ms) AS max_ms,
@@ -23,7 +23,7 @@ FROM (
     SELECT bucket, answers, min_ms, max_ms, sum_ms FROM rollup_latency_buckets WHERE {CLOSED}
     UNION ALL
     SELECT {BUCKET.format(ms="total_ms")}, count(*), min(total_ms), max(total_ms), sum(total_ms)
-    FROM answers WHERE {LIVE} AND total_ms IS NOT NULL
+    FROM answers WHERE {LIVE_ANSWERS} AND total_ms IS NOT NULL
     GROUP BY 1
 ) AS b
 GROUP BY bucket

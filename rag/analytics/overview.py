@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from rag.analytics.latency_buckets import latency_buckets, percentile
 from rag.analytics.period import Period, query_frame, query_row
-from rag.analytics.rollups import A_LIVE, CLOSED, LIVE, rollup_params
+from rag.analytics.rollups import A_LIVE_ANSWERS, CLOSED, LIVE_ANSWERS, LIVE_CALLS, rollup_params
 
 # Ratios as numeric division, as avg() of integers computes them, so both paths agree to the bit.
 _OVERVIEW = f"""
@@ -18,17 +18,17 @@ WITH q AS (
     FROM (
         SELECT questions, answered, thumbs_up AS up, thumbs_down AS down FROM rollup_answers WHERE {CLOSED}
         UNION ALL
-        SELECT count(*), count(*) FILTER (WHERE answered), 0, 0 FROM answers WHERE {LIVE}
+        SELECT count(*), count(*) FILTER (WHERE answered), 0, 0 FROM answers WHERE {LIVE_ANSWERS}
         UNION ALL
         SELECT 0, 0, count(*) FILTER (WHERE f.rating = 1), count(*) FILTER (WHERE f.rating = -1)
         FROM feedback AS f JOIN answers AS a ON a.id = f.answer_id
-        WHERE {A_LIVE}
+        WHERE {A_LIVE_ANSWERS}
     ) AS s
 ), cost AS (
     SELECT coalesce(sum(cost_usd), 0)::float8 AS cost_usd
     FROM (SELECT cost_usd FROM rollup_cost WHERE {CLOSED}
           UNION ALL
-          SELECT sum(cost_usd) FROM model_calls WHERE {LIVE}) AS s
+          SELECT sum(cost_usd) FROM model_calls WHERE {LIVE_CALLS}) AS s
 )
 SELECT q.questions::bigint AS questions,
        (q.answered / nullif(q.questions, 0))::float8 AS answered_share,
@@ -48,7 +48,7 @@ LEFT JOIN (
     SELECT day, questions, answered FROM rollup_answers WHERE {CLOSED}
     UNION ALL
     SELECT (created_at AT TIME ZONE 'UTC')::date, count(*), count(*) FILTER (WHERE answered)
-    FROM answers WHERE {LIVE}
+    FROM answers WHERE {LIVE_ANSWERS}
     GROUP BY 1
 ) AS q ON q.day = g.day::date
 ORDER BY 1
@@ -59,7 +59,7 @@ _LIVE_SOURCES = f"""
 SELECT s.answer_id, s.document_id, s.document_title
 FROM answers AS a
 CROSS JOIN LATERAL (SELECT * FROM answer_sources AS s WHERE s.answer_id = a.id AND s.cited) AS s
-WHERE {A_LIVE}
+WHERE {A_LIVE_ANSWERS}
 """
 
 # Per day and document as the answers recorded it; the current title wins while the document exists.
@@ -89,7 +89,7 @@ WHERE d.knowledge_base_id = :kb_id AND d.created_at < :ends_before
   AND NOT EXISTS (SELECT 1 FROM rollup_citations AS c WHERE c.document_id = d.id AND c.{CLOSED})
   AND NOT EXISTS (
       SELECT 1 FROM answer_sources AS s JOIN answers AS a ON a.id = s.answer_id
-      WHERE s.document_id = d.id AND s.cited AND {A_LIVE})
+      WHERE s.document_id = d.id AND s.cited AND {A_LIVE_ANSWERS})
 ORDER BY d.title, d.id
 """
 

@@ -16,7 +16,7 @@ SELECT user_name AS person,
        sum(cost_usd)::float8 AS cost_usd,
        max(created_at) AS last_question
 FROM answers
-WHERE is_demo = :demo AND created_at >= :starts_at AND created_at < :ends_before
+WHERE is_demo = :demo AND created_at >= :starts_at AND created_at < :ends_before AND in_figures
 GROUP BY user_name
 ORDER BY questions DESC, person
 LIMIT :limit

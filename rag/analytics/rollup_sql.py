@@ -13,6 +13,7 @@ TABLES = (
     "rollup_conversations",
     "rollup_latency",
     "rollup_latency_buckets",
+    "rollup_stage_time",
     "rollup_slowest",
     "rollup_errors",
     "rollup_cost",
@@ -25,20 +26,28 @@ BUCKET = "floor(ln(greatest({ms}, 1)) / ln(1.05))::int"
 _DAY = "(created_at AT TIME ZONE 'UTC')::date"
 _IN_RUN = "is_demo = :demo AND created_at >= :from_at AND created_at < :to_at"
 
-# The run's answers, read once: the answers rows are wide (question, answer, embedding) and
-# every rollup but the cost needs only these columns.
+# The run's answers in the figures, read once: the answers rows are wide (question, answer,
+# embedding) and every rollup but the cost needs only these columns.
 _RUN_ANSWERS = f"""
 CREATE TEMPORARY TABLE run_answers ON COMMIT DROP AS
 SELECT id, {_DAY} AS day, created_at, conversation_id, answered, cost_usd,
-       embed_ms, retrieve_ms, generate_ms, first_token_ms, total_ms, error_code, cache_hit, saved_usd
-FROM answers WHERE {_IN_RUN}
+       embed_ms, cache_ms, retrieve_ms, generate_ms, log_ms, first_token_ms, total_ms,
+       error_code, cache_hit, saved_usd
+FROM answers WHERE {_IN_RUN} AND in_figures
 """
 
-# The five stage columns of an answer `a` unpivoted into (position, stage, ms) rows, in the order
+# The seven stage columns of an answer `a` unpivoted into (position, stage, ms) rows, in the order
 # of latency.STAGES, and their percentiles: shared by the rollups and the live query.
-STAGE_VALUES = """CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'retrieve_ms', a.retrieve_ms),
-    (3, 'generate_ms', a.generate_ms), (4, 'first_token_ms', a.first_token_ms),
-    (5, 'total_ms', a.total_ms)) AS s(position, stage, ms)"""
+STAGE_VALUES = """CROSS JOIN LATERAL (VALUES (1, 'embed_ms', a.embed_ms), (2, 'cache_ms', a.cache_ms),
+    (3, 'retrieve_ms', a.retrieve_ms), (4, 'generate_ms', a.generate_ms), (5, 'log_ms', a.log_ms),
+    (6, 'first_token_ms', a.first_token_ms), (7, 'total_ms', a.total_ms)) AS s(position, stage, ms)"""
+
+# rollup_stage_time's figures over answers `a` with a total (a missing stage counts 0): summed as
+# numeric, exact, so a rolled-up day and a live one agree to the bit whatever order rows come in.
+STAGE_SUMS = """count(*),
+    coalesce(sum(a.embed_ms::numeric), 0)::float8, coalesce(sum(a.cache_ms::numeric), 0)::float8,
+    coalesce(sum(a.retrieve_ms::numeric), 0)::float8, coalesce(sum(a.generate_ms::numeric), 0)::float8,
+    coalesce(sum(a.log_ms::numeric), 0)::float8, sum(a.total_ms::numeric)::float8"""
 STAGE_PERCENTILES = """percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ms),
     percentile_cont(0.95) WITHIN GROUP (ORDER BY s.ms),
     percentile_cont(0.99) WITHIN GROUP (ORDER BY s.ms)"""
@@ -66,7 +75,7 @@ SELECT c.day, :demo, coalesce(c.day - p.day, 0), count(*)
 FROM (SELECT DISTINCT day, conversation_id FROM run_answers WHERE conversation_id IS NOT NULL) AS c
 CROSS JOIN LATERAL (
     SELECT (max(b.created_at) AT TIME ZONE 'UTC')::date AS day FROM answers AS b
-    WHERE b.conversation_id = c.conversation_id AND b.is_demo = :demo
+    WHERE b.conversation_id = c.conversation_id AND b.is_demo = :demo AND b.in_figures
       AND b.created_at < c.day::timestamp AT TIME ZONE 'UTC') AS p
 GROUP BY 1, 3
 """,
@@ -84,6 +93,14 @@ SELECT day, :demo, {BUCKET.format(ms="total_ms")}, count(*), min(total_ms), max(
 FROM run_answers
 WHERE total_ms IS NOT NULL
 GROUP BY 1, 3
+""",
+    f"""
+INSERT INTO rollup_stage_time (day, is_demo, answers, embed_ms, cache_ms, retrieve_ms, generate_ms, log_ms,
+                               total_ms)
+SELECT a.day, :demo, {STAGE_SUMS}
+FROM run_answers AS a
+WHERE a.total_ms IS NOT NULL
+GROUP BY 1
 """,
     f"""
 INSERT INTO rollup_slowest (day, is_demo, answer_id, total_ms, created_at)

@@ -1,10 +1,12 @@
 """Per-day rollups of closed UTC days, so a page reads 30 small row sets instead of every row.
 
-A day is closed once it is over (UTC): its rows no longer change, except in three ways handled
+A day is closed once it is over (UTC): its rows no longer change, except in four ways handled
 here or in the database. Demo data writes past days and removes them: rag/demo/generate.py calls
 `invalidate_rollups` for demo rows. Feedback may come days after its answer: a trigger (migration
-0005) forgets the answer's day. Deleting a document keeps its citations (answers recorded their
-titles). Today, and any later day, is always read live from the raw tables.
+0005) forgets the answer's day. An answer still in progress when its day closed is left out of the
+figures until it finishes: another trigger (migration 0010) then forgets its day. Deleting a
+document keeps its citations (answers recorded their titles). Today, and any later day, is always
+read live from the raw tables.
 
 The first view of a period computes its missing days (one scan of them); later views read rollups.
 """
@@ -25,9 +27,14 @@ LOCK = 27491  # pg_advisory_xact_lock(LOCK, is_demo): one writer of a kind of ro
 _DAY = timedelta(days=1)
 
 # What the read queries filter on: rolled-up days, and the raw rows of the days still open.
+# Answer figures count only the answers `in_figures` (finished questions: no re-asks, nothing in
+# progress); the cost counts every model call.
 CLOSED = "is_demo = :demo AND day BETWEEN :first_day AND :closed_last"
-LIVE = "is_demo = :demo AND created_at >= :live_starts_at AND created_at < :ends_before"
-A_LIVE = "a.is_demo = :demo AND a.created_at >= :live_starts_at AND a.created_at < :ends_before"
+LIVE_CALLS = "is_demo = :demo AND created_at >= :live_starts_at AND created_at < :ends_before"
+LIVE_ANSWERS = f"{LIVE_CALLS} AND in_figures"
+A_LIVE_ANSWERS = (
+    "a.is_demo = :demo AND a.created_at >= :live_starts_at AND a.created_at < :ends_before AND a.in_figures"
+)
 
 _MISSING = """
 SELECT g.day::date AS day

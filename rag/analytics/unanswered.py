@@ -1,6 +1,7 @@
 """The questions the console could not answer, grouped, resolved once documented, and re-asked.
 
-An exchange is flagged when it was not answered (failures aside), its best passage scored under the relevance
+A finished question (re-asks and answers in progress aside) is flagged when it was not answered
+(model failures aside), was interrupted before it was, its best passage scored under the relevance
 threshold, or someone rated it down. Flagged questions are grouped by the similarity of their
 embeddings (single link), so paraphrases of one missing topic count together. A knowledge
 manager documents the topic, re-asks the group's wordings against today's library without
@@ -23,9 +24,11 @@ from sqlalchemy.engine import Engine
 from db.models import Answer, AnswerSource, Feedback
 from rag.answer.pipeline import prepare, stream
 from rag.console import Console
+from rag.errors import LimitReached
 
 MAX_EXAMPLES = 5
 MAX_DOCUMENTS = 3
+REASONS = ("not answered", "interrupted", "low confidence", "rated down")
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class UnansweredGroup:
     first_seen: datetime
     last_seen: datetime
     examples: list[str]  # distinct wordings, most recent first
-    reasons: list[str]  # "not answered", "low confidence", "rated down"
+    reasons: list[str]  # in REASONS' order
     closest_documents: list[str]  # titles retrieved most often for these questions
     resolved: bool  # every answer in the group is resolved
     resolution_note: str | None  # the latest note given, even if newer questions reopened the group
@@ -60,6 +63,7 @@ class Reask:
     best_score: float | None
     top_document: str | None
     answer: str
+    refused: str | None = None  # not asked: the user's limit was reached
 
 
 def unanswered_groups(
@@ -96,11 +100,21 @@ def reopen_group(engine: Engine, answer_ids: Sequence[int]) -> int:
     return _update(engine, answer_ids, {"resolved_at": None, "resolved_by": None, "resolution_note": None})
 
 
-def reask(console: Console, questions: list[str]) -> list[Reask]:
-    """Run each question through the full pipeline on today's library; nothing is logged."""
-    results = []
+def reask(console: Console, questions: list[str], *, user: str) -> list[Reask]:
+    """Run each question through the full pipeline on today's library, as `user`.
+
+    Each is logged as a re-ask: it costs and counts for the user's limits, but stays out of the
+    answer figures and the conversations. A question over a limit is not asked (`refused` says why),
+    nor are the ones after it.
+    """
+    results: list[Reask] = []
     for question in questions:
-        result = prepare(console, question, user=console.settings.default_user, record=False)
+        try:
+            result = prepare(console, question, user=user, kind="reask")
+        except LimitReached as exc:
+            refused = str(exc)
+            results += [Reask(q, False, None, None, "", refused) for q in questions[len(results) :]]
+            break
         for _ in stream(result):
             pass
         best = max(result.passages, key=lambda p: p.score, default=None)
@@ -120,7 +134,8 @@ def _flagged(
     engine: Engine, *, start: date, end: date, demo: bool, threshold: float, limit: int
 ) -> list[_Flagged]:
     # A failed model call is an outage, not a gap in the documents: the errors chart shows those.
-    not_answered = sa.and_(sa.not_(Answer.answered), Answer.error_code.is_(None))
+    interrupted = Answer.state == "interrupted"
+    not_answered = sa.and_(sa.not_(Answer.answered), Answer.error_code.is_(None), sa.not_(interrupted))
     low = sa.func.coalesce(Answer.best_score < threshold, False)
     rated_down = sa.exists().where(Feedback.answer_id == Answer.id, Feedback.rating == -1)
     query = (
@@ -132,14 +147,16 @@ def _flagged(
             Answer.resolved_at,
             Answer.resolution_note,
             not_answered.label("not_answered"),
+            interrupted.label("interrupted"),
             low.label("low_confidence"),
             rated_down.label("rated_down"),
         )
         .where(
             Answer.is_demo == demo,
+            Answer.in_figures,
             Answer.created_at >= start,
             Answer.created_at < end + timedelta(days=1),
-            sa.or_(not_answered, low, rated_down),
+            sa.or_(not_answered, interrupted, low, rated_down),
         )
         .order_by(Answer.created_at.desc(), Answer.id.desc())
         .limit(limit)
@@ -158,6 +175,7 @@ def _flagged(
                 label
                 for label, flag in (
                     ("not answered", r.not_answered),
+                    ("interrupted", r.interrupted),
                     ("low confidence", r.low_confidence),
                     ("rated down", r.rated_down),
                 )
@@ -223,7 +241,7 @@ def _group(members: list[_Flagged], documents: dict[int, list[str]]) -> Unanswer
         first_seen=members[-1].created_at,
         last_seen=members[0].created_at,
         examples=list(wordings.values())[:MAX_EXAMPLES],
-        reasons=[r for r in ("not answered", "low confidence", "rated down") if r in present],
+        reasons=[r for r in REASONS if r in present],
         closest_documents=[t for t, _ in sorted(titles.items(), key=lambda i: (-i[1], i[0]))][:MAX_DOCUMENTS],
         resolved=len(resolved) == len(members),
         resolution_note=latest.resolution_note if latest else None,

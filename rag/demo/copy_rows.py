@@ -23,8 +23,9 @@ QUERY_CALL = f"query_embedding\topenai\t{OPENAI_EMBEDDING_MODEL}"
 ANSWER_COLUMNS = (
     "id", "conversation_id", "knowledge_base_id", "question", "answer", "answered", "incomplete",
     "best_score", "answer_mode", "model", "embedding_model", "tokens_in", "tokens_out", "cost_usd",
-    "embed_ms", "retrieve_ms", "generate_ms", "first_token_ms", "total_ms", "cache_hit", "error_code",
-    "error", "user_name", "is_demo", "created_at",
+    "embed_ms", "cache_ms", "retrieve_ms", "generate_ms", "log_ms", "first_token_ms", "total_ms",
+    "cache_hit", "error_code", "error", "user_name", "is_demo", "state", "kind", "created_at",
+    "finished_at",
 )
 SOURCE_COLUMNS = (
     "answer_id", "number", "chunk_id", "document_id", "document_title", "location", "snippet", "score",
@@ -42,7 +43,8 @@ def prepare(cursor: Any, vectors: npt.NDArray[np.float32] | None) -> None:
     cursor.execute(
         "CREATE TEMP TABLE demo_question_vectors (variant integer PRIMARY KEY, embedding vector) "
         "ON COMMIT DROP; "
-        "CREATE TEMP TABLE demo_answers_stage (LIKE answers) ON COMMIT DROP; "
+        "CREATE TEMP TABLE demo_answers_stage (LIKE answers INCLUDING DEFAULTS INCLUDING GENERATED) "
+        "ON COMMIT DROP; "
         "ALTER TABLE demo_answers_stage ADD COLUMN variant integer"
     )
     if vectors is not None:
@@ -96,16 +98,21 @@ def write_batch(
         [str(x) for x in s.tokens_out.tolist()],
         [num(c) for c in costs],
         fixed(s.embed_ms, 2),
+        fixed(s.cache_ms, 2),
         fixed(s.retrieve_ms, 2),
-        fixed(s.generate_ms, 1, where=s.generated),
-        fixed(s.first_token_ms, 1, where=s.generated),
+        fixed(s.chat_ms, 1, where=s.chat),
+        fixed(s.log_ms, 2),
+        fixed(s.first_token_ms, 1, where=s.error == ""),
         fixed(s.total_ms, 1),
         ["f"] * n,
         [e or NULL for e in s.error.tolist()],
         [ERRORS[e] if e else NULL for e in s.error.tolist()],
         users,
         ["t"] * n,
+        ["failed" if e else "done" for e in s.error.tolist()],
+        ["question"] * n,
         stamps,
+        timestamps(s.created + s.total_ms / 1000),
         [str(v) for v in s.variant.tolist()],
     ]
     copy(

@@ -35,11 +35,12 @@ class Traffic:
     tokens_in: Ints
     tokens_out: Ints
     embed_ms: Floats
+    cache_ms: Floats
     retrieve_ms: Floats
-    generate_ms: Floats
-    first_token_ms: Floats
-    chat_ms: Floats  # how long the chat call took, failed or not
-    total_ms: Floats
+    log_ms: Floats
+    first_token_ms: Floats  # from the question taken to the first text shown: meaningful unless failed
+    chat_ms: Floats  # how long the chat call took, failed or not (the generation stage); 0 without one
+    total_ms: Floats  # the stages above (first text aside) and a remainder
 
 
 def simulate(rng: np.random.Generator, n: int, window: tuple[float, float], c: Catalog) -> Traffic:
@@ -97,7 +98,9 @@ def simulate(rng: np.random.Generator, n: int, window: tuple[float, float], c: C
 
     generate_ms = rng.lognormal(np.log(np.array([3000.0, 1700.0, 35.0])[model]), 0.45)
     generate_ms = np.clip(np.where(declined, generate_ms * 0.35, generate_ms), 5, 25_000)
-    first_token_ms = np.minimum(rng.lognormal(np.log(np.array([520.0, 380.0, 6.0])[model]), 0.3), generate_ms)
+    model_first_token = np.minimum(
+        rng.lognormal(np.log(np.array([520.0, 380.0, 6.0])[model]), 0.3), generate_ms
+    )
     fail_ms = np.select(
         [error == "timeout", error == "rate_limited"],
         [30_000 + rng.uniform(0, 900, n), rng.lognormal(np.log(2500), 0.5, n)],
@@ -105,8 +108,20 @@ def simulate(rng: np.random.Generator, n: int, window: tuple[float, float], c: C
     )
     chat_ms = np.where(failed, fail_ms, np.where(generated, generate_ms, 0.0))
     embed_ms = np.clip(rng.lognormal(np.log(38), 0.35, n), 8, 800)
+    cache_ms = np.clip(rng.lognormal(np.log(4), 0.45, n), 1, 200)  # by wording, then by vector
     retrieve_ms = np.clip(rng.lognormal(np.log(20), 0.35, n), 4, 500)
-    overhead = rng.lognormal(np.log(35), 0.4, n)
+    log_ms = np.clip(rng.lognormal(np.log(9), 0.4, n), 2, 400)  # the row taken, then finished
+    overhead = rng.lognormal(np.log(25), 0.4, n)  # reading the conversation, drawing
+    # The first text: the model's first token, or at once ("I don't know"), after the row is taken
+    # and the passages are found.
+    first_token_ms = (
+        0.4 * log_ms
+        + 0.5 * overhead
+        + embed_ms
+        + cache_ms
+        + retrieve_ms
+        + np.where(generated, model_first_token, 1.0)
+    )
     return Traffic(
         agent=rng.choice(len(AGENTS), len(sizes), p=AGENT_SHARES),
         first_of_conversation=first,
@@ -127,11 +142,12 @@ def simulate(rng: np.random.Generator, n: int, window: tuple[float, float], c: C
         tokens_in=np.where(generated, tokens_in, 0).astype(np.int64),
         tokens_out=np.where(generated, tokens_out, 0).astype(np.int64),
         embed_ms=embed_ms,
+        cache_ms=cache_ms,
         retrieve_ms=retrieve_ms,
-        generate_ms=generate_ms,
+        log_ms=log_ms,
         first_token_ms=first_token_ms,
         chat_ms=chat_ms,
-        total_ms=embed_ms + retrieve_ms + chat_ms + overhead,
+        total_ms=embed_ms + cache_ms + retrieve_ms + chat_ms + log_ms + overhead,
     )
 
 
