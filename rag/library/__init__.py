@@ -19,7 +19,7 @@ from rag.library.documents import (
     store_document,
 )
 from rag.library.indexes import INDEX_TYPE, IndexType, ensure_vector_index, vector_index
-from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
+from rag.library.knowledge_bases import KnowledgeBaseRef, knowledge_base_names, open_knowledge_base
 
 __all__ = [
     "INDEX_TYPE",
@@ -33,6 +33,7 @@ __all__ = [
     "document_count",
     "ensure_vector_index",
     "find_by_hash",
+    "knowledge_base_names",
     "list_documents",
     "open_knowledge_base",
     "store_document",

@@ -64,6 +64,11 @@ def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> Knowle
         return replace(kb, index_type=built_index_type(conn, kb_id))
 
 
+def knowledge_base_names(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(KnowledgeBase.name).order_by(KnowledgeBase.name)).scalars())
+
+
 def _rebind_if_empty(conn: Connection, kb_id: int, name: str, built_with: str, embedder: Embedder) -> None:
     documents = conn.execute(
         sa.select(sa.func.count()).select_from(Document).where(Document.knowledge_base_id == kb_id)
