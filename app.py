@@ -4,15 +4,22 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from rag.console import database_label
-from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_in_view, sign_out
+from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_out
+from ui.browser_session import keep_cookie_in_step
 from ui.console import get_console
 from ui.page_registry import HOME, PAGES, PageEntry, may_open
+from ui.sign_in_forms import new_password_view, sign_in_view
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
 
 console = get_console()
 mark_routed()
 account = current_account(console)
+# The browser's cookie follows this session: first in the main area, so that it keeps its place
+# (and its script is not run again) from run to run and page to page, signed in or not.
+keep_cookie_in_step(console, signed_in=account is not None)
+# Signed out, or held at the new-password form: one page of its own, and no menu.
+gated = account is None or account.must_change_password
 
 # Every page is registered, so any address resolves (a bookmark, a reload); the menu shows only
 # the role's pages, and the router runs no other. Each page checks the role again itself, and
@@ -25,7 +32,7 @@ for entry in PAGES:
         entry.file,
         title=entry.title,
         icon=entry.icon,
-        default=account is not None and entry is HOME,
+        default=not gated and entry is HOME,
         visibility="visible" if may_open(role, entry) else "hidden",
     )
     pages.setdefault(entry.section, []).append(page)
@@ -39,6 +46,17 @@ if account is None:
         default=True,
     )
     st.navigation({"": [sign_in], **pages}, position="hidden").run()
+    st.stop()
+if account.must_change_password:
+    email = account.email
+    new_password = st.Page(
+        lambda: new_password_view(console, email),
+        title="Choose a new password",
+        icon=":material/key:",
+        url_path="new-password",
+        default=True,
+    )
+    st.navigation({"": [new_password], **pages}, position="hidden").run()
     st.stop()
 navigation = st.navigation(pages)
 

@@ -15,6 +15,9 @@ ACTIONS = {
     "user_deactivated": "Deactivated",
     "user_reactivated": "Reactivated",
     "password_set": "Password set",
+    "password_changed": "Own password changed",
+    "api_key_created": "API key made",
+    "api_key_revoked": "API key revoked",
     "document_deleted": "Document deleted",
 }
 

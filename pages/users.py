@@ -9,6 +9,7 @@ import streamlit as st
 
 from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
 from rag.errors import ConsoleError
+from ui.api_keys import api_keys_section
 from ui.auth import require_page, role_label
 from ui.console import get_console
 
@@ -37,14 +38,19 @@ with st.form("add_user", clear_on_submit=True):
     role = role_col.selectbox("Role", ROLES, format_func=role_label)
     name = st.text_input("Name (optional)")
     if builtin:
-        st.caption("A temporary password is made for them and shown once here: pass it on privately.")
+        st.caption(
+            "A temporary password is made for them and shown once here: pass it on privately. "
+            "They choose their own at their first sign-in."
+        )
     else:
         st.caption("They sign in with their company account; the email must match it.")
     submitted = st.form_submit_button("Add", type="primary", icon=":material/person_add:")
 if submitted:
     password = _temporary_password() if builtin else None
     try:
-        added = add_user(console.engine, email, role, actor=account.label, password=password, name=name)
+        added = add_user(
+            console.engine, email, role, actor=account.label, password=password, name=name, temporary=True
+        )
     except ConsoleError as exc:
         st.error(str(exc))
     else:
@@ -96,7 +102,16 @@ if accounts:
             else:
                 _done(f"{person.email} is {'deactivated' if person.active else 'active again'}.")
     with password_col:
-        if builtin and st.button("Reset password", icon=":material/key:"):
+        # A reset signs the account out at once: one's own would vanish with the session.
+        own = person.email == account.email
+        help_text = "Change your own password on My account." if own else None
+        if builtin and st.button("Reset password", icon=":material/key:", disabled=own, help=help_text):
             password = _temporary_password()
-            set_password(console.engine, person.email, password, actor=account.label)
-            _done(f"New temporary password for {person.email}: `{password}`")
+            set_password(console.engine, person.email, password, actor=account.label, temporary=True)
+            _done(
+                f"New temporary password for {person.email}: `{password}` (they are signed out everywhere "
+                "and choose their own at their next sign-in)"
+            )
+
+st.divider()
+api_keys_section(console, account.label)

@@ -44,4 +44,5 @@ class InvalidInput(ConsoleError):
 
 
 class SignInRefused(ConsoleError):
-    """Wrong credentials, a locked or deactivated account; the message says which, safely."""
+    """A refused sign-in or password check: one message for every reason a guesser could learn
+    from (rag/auth/users.py); a deactivated account is told so only after the right password."""

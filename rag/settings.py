@@ -113,6 +113,10 @@ def _paths(_name: str, raw: str) -> tuple[Path, ...]:
     return tuple(Path(part).expanduser().resolve() for part in raw.split(os.pathsep) if part.strip())
 
 
+def _words(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace(",", " ").split() if part.strip())
+
+
 def _cron(name: str, raw: str) -> str | None:
     if raw.strip().lower() == "off":
         return None
@@ -191,6 +195,9 @@ class Settings:
     db_statement_timeout_s: float = field(default=60.0, metadata=_env("DB_STATEMENT_TIMEOUT_S", _number))
     max_questions_per_minute: int = field(default=10, metadata=_env("MAX_QUESTIONS_PER_MINUTE", _whole))
     max_tokens_per_day: int = field(default=200_000, metadata=_env("MAX_TOKENS_PER_DAY", _whole))
+    # An answer still in progress after this long lost its process: a worker's sweep closes it as
+    # interrupted (it looks every 10 s). Longer than any answer can stream (OPENAI_TIMEOUT, retries).
+    answer_abandoned_after_s: float = field(default=600.0, metadata=_env("ANSWER_ABANDONED_AFTER_S", _number))
     # Each upload is parsed in a child process under these bounds.
     parse_timeout_s: float = field(default=30.0, metadata=_env("PARSE_TIMEOUT_S", _number))
     parse_memory_mb: int = field(default=1024, metadata=_env("PARSE_MEMORY_MB", _whole))
@@ -212,11 +219,25 @@ class Settings:
     # any), separated like PATH; and how often a worker syncs them (cron, e.g. "0 * * * *"), if at all.
     sync_folders: tuple[Path, ...] = field(default=(), metadata=_env("SYNC_FOLDERS", _paths))
     sync_schedule: str | None = field(default=None, metadata=_env("SYNC_SCHEDULE", _cron))
+    # The HTTP API (python -m rag api): where it listens, and the web pages (origins) whose
+    # widget may call it from the browser; "*" allows any (each call still needs a key).
+    api_host: str = field(default="127.0.0.1", metadata=_env("API_HOST", _text))
+    api_port: int = field(default=8502, metadata=_env("API_PORT", _whole))
+    api_cors_origins: tuple[str, ...] = field(default=("*",), metadata=_env("API_CORS_ORIGINS", _words))
     # Sign-in: builtin accounts, OIDC through st.login, or off.
     auth_mode: AuthMode = field(default="builtin", metadata=_env("AUTH_MODE", _one_of(AuthMode)))
     oidc_role_claim: str | None = field(default=None, metadata=_env("OIDC_ROLE_CLAIM", _text))
     login_max_failures: int = field(default=5, metadata=_env("LOGIN_MAX_FAILURES", _whole))
     login_lockout_s: float = field(default=300.0, metadata=_env("LOGIN_LOCKOUT_SECONDS", _number))
+    # Failures from one client address (any accounts) before it is refused for a while; 0: no limit.
+    login_address_max_failures: int = field(default=20, metadata=_env("LOGIN_ADDRESS_MAX_FAILURES", _whole))
+    login_address_window_s: float = field(
+        default=900.0, metadata=_env("LOGIN_ADDRESS_WINDOW_SECONDS", _number)
+    )
+    # Behind a trusted proxy: the header naming the client (e.g. X-Forwarded-For, its first address).
+    client_address_header: str | None = field(default=None, metadata=_env("CLIENT_ADDRESS_HEADER", _text))
+    # A built-in sign-in lasts this long after its last use, in any tab and any app process.
+    session_hours: float = field(default=12.0, metadata=_env("SESSION_HOURS", _number))
 
     @property
     def embedded_database(self) -> bool:
@@ -306,6 +327,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("EMBEDDING_CONCURRENCY and EMBEDDING_RETRY_ATTEMPTS must be at least 1")
     if s.embedding_requests_per_minute < 0 or s.embedding_retry_wait_s < 0:
         raise ConfigError("EMBEDDING_REQUESTS_PER_MINUTE and EMBEDDING_RETRY_WAIT must not be negative")
+    if s.answer_abandoned_after_s <= 0:
+        raise ConfigError("ANSWER_ABANDONED_AFTER_S must be positive")
     if s.worker_concurrency < 1 or s.worker_heartbeat_s <= 0:
         raise ConfigError("WORKER_CONCURRENCY must be at least 1 and WORKER_HEARTBEAT_S positive")
     if not 0 <= s.worker_nice <= 19:
@@ -314,3 +337,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("WORKER_STALLED_AFTER_S must be longer than WORKER_HEARTBEAT_S")
     if s.login_max_failures < 1 or s.login_lockout_s < 0:
         raise ConfigError("LOGIN_MAX_FAILURES must be positive and LOGIN_LOCKOUT_SECONDS not negative")
+    if s.login_address_max_failures < 0 or s.login_address_window_s <= 0:
+        raise ConfigError(
+            "LOGIN_ADDRESS_MAX_FAILURES must not be negative and LOGIN_ADDRESS_WINDOW_SECONDS positive"
+        )
+    if s.session_hours <= 0:
+        raise ConfigError("SESSION_HOURS must be positive")

@@ -4,9 +4,10 @@
     sign_in_as(at, database_url, "agent")   # creates agent@example.com if missing
     at.run()
 
-`sign_in_as` puts the account's email in the session, as the sign-in form does after a right
-password; every run then reads the account again (role, active) like a real session. Tests that
-are not about sign-in can instead set `AUTH_MODE=off` in the app's environment.
+`sign_in_as` opens a real session in PostgreSQL and puts its token in the session state, as the
+sign-in form does after a right password (AppTest cannot send the cookie a browser would); every
+run then reads the account again (role, active, the session revoked or expired) like a real
+session. Tests that are not about sign-in can instead set `AUTH_MODE=off` in the app's environment.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine
-from rag.auth.users import add_user, get_account
+from rag.auth import add_user, get_account, open_session
 from ui.auth import SESSION_KEY
 
 PASSWORD = "correct horse battery"
@@ -36,6 +37,18 @@ def ensure_account(database_url: str, role: str, *, email: str | None = None) ->
         engine.dispose()
 
 
+def open_test_session(database_url: str, email: str) -> str:
+    """A live session of the account `email`; returns its token."""
+    engine = make_engine(database_url)
+    try:
+        account = get_account(engine, email)
+        assert account is not None, email
+        return open_session(engine, account, hours=12, client_address="test")
+    finally:
+        engine.dispose()
+
+
 def sign_in_as(at: AppTest, database_url: str, role: str, *, email: str | None = None) -> AppTest:
-    at.session_state[SESSION_KEY] = ensure_account(database_url, role, email=email)
+    address = ensure_account(database_url, role, email=email)
+    at.session_state[SESSION_KEY] = open_test_session(database_url, address)
     return at

@@ -10,20 +10,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Widget
 
 from db.engine import make_engine
+from rag.auth import add_user, revoke_session, session_account
 from rag.auth.roles import ROLE_LABELS, ROLES
 from rag.auth.users import change_role, set_active
 from rag.console import open_console
 from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
 from tests.conftest import copied_database
-from tests.signin import PASSWORD, email_for, ensure_account, sign_in_as
+from tests.signin import PASSWORD, email_for, ensure_account, open_test_session, sign_in_as
 from tests.test_pages import query
-from ui.auth import DENIED, NOT_IN_YOUR_MENU
+from ui.auth import DENIED, NOT_IN_YOUR_MENU, SESSION_KEY
 from ui.page_registry import PAGES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,10 +42,11 @@ TITLES = {  # each page's heading
     "pages/analytics_unanswered.py": "Unanswered questions",
     "pages/users.py": "Users",
     "pages/audit.py": "Audit log",
+    "pages/account.py": "My account",
 }
 EXPECTED = {  # written out rather than read from the registry, so a change there fails here
-    "agent": {"pages/chat.py"},
-    "knowledge_manager": {"pages/chat.py", "pages/documents.py", "pages/evaluation.py"},
+    "agent": {"pages/chat.py", "pages/account.py"},
+    "knowledge_manager": {"pages/chat.py", "pages/documents.py", "pages/evaluation.py", "pages/account.py"},
     "manager": set(TITLES),
 }
 
@@ -194,7 +197,7 @@ def test_deactivation_and_demotion_apply_on_the_next_run(shared_url: str) -> Non
         engine.dispose()
     run(at)
     assert titles(at) == ["Knowledge Console"] and at.subheader[0].value == "Sign in"
-    assert "signed_in_email" not in at.session_state
+    assert SESSION_KEY not in at.session_state
 
 
 def test_first_run_creates_the_first_manager(own_app: OwnApp) -> None:
@@ -228,9 +231,12 @@ def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_
     temporary = notice.split("`")[1]
     engine = make_engine(url)
     try:
-        from rag.auth.users import sign_in
+        from rag.auth import SignInLimits, sign_in
 
-        assert sign_in(engine, "ana@example.com", temporary, max_failures=5, lockout_s=60).role == "agent"
+        signed_in = sign_in(
+            engine, "ana@example.com", temporary, limits=SignInLimits(), client_address="test"
+        )
+        assert signed_in.role == "agent" and signed_in.must_change_password
     finally:
         engine.dispose()
     at.selectbox[1].select("ana@example.com")
@@ -336,3 +342,143 @@ def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> No
     overview = app_as(shared_url, "manager", str(REPO / "pages/analytics_overview.py"))
     people = overview.dataframe[-1].value
     assert "agent@example.com" in list(people["Person"])
+
+
+def _session_live(url: str, token: str) -> bool:
+    engine = make_engine(url)
+    try:
+        return session_account(engine, token, hours=12) is not None
+    finally:
+        engine.dispose()
+
+
+def _second_tab(url: str, token: str, script: str = APP) -> AppTest:
+    """Another tab of the same browser: AppTest cannot send a cookie, so the token goes in its state."""
+    at = AppTest.from_file(script, default_timeout=60)
+    at.session_state[SESSION_KEY] = token
+    return run(at)
+
+
+def _cookie_scripts(at: AppTest) -> list[str]:
+    """The bodies of the cookie writer's scripts on the page (ui/session_cookie.py)."""
+    return [e.proto.body for e in at.get("html") if "document.cookie" in e.proto.body]
+
+
+def test_a_revoked_session_signs_the_tab_out_and_its_cookie_goes(shared_url: str) -> None:
+    """Sign-out in another tab or app process revokes the session in PostgreSQL; this tab learns
+    it on its next run. (The sign-out button itself is clicked in the browser tests: AppTest runs
+    later reruns on the page alone, without the router's sidebar.)"""
+    at = app_as(shared_url, "agent")
+    token = at.session_state[SESSION_KEY]
+    [writer] = _cookie_scripts(at)
+    assert f"kc_session={token}; Path=/; Max-Age=43200; SameSite=Strict" in writer
+    assert "agent@example.com" not in writer  # only the opaque token
+    engine = make_engine(shared_url)
+    try:
+        revoke_session(engine, token)
+    finally:
+        engine.dispose()
+    run(at)
+    assert titles(at) == ["Knowledge Console"] and at.subheader[0].value == "Sign in"
+    assert SESSION_KEY not in at.session_state
+    # Through the router, the dead token's cookie is deleted, if it still holds that token.
+    other = _second_tab(shared_url, token)
+    assert titles(other) == ["Knowledge Console"] and other.subheader[0].value == "Sign in"
+    [delete] = _cookie_scripts(other)
+    assert f'["{token}"].includes' in delete and "Max-Age=0" in delete and not other.sidebar.children
+
+
+def test_a_temporary_password_must_be_changed_before_anything_else(own_app: OwnApp) -> None:
+    url = own_app()
+    ensure_account(url, "manager")
+    engine = make_engine(url)
+    try:
+        add_user(engine, "ana@example.com", "agent", actor="boss", password="temporary pass", temporary=True)
+    finally:
+        engine.dispose()
+    at = app_as(url, None)
+    at.text_input[0].input("ana@example.com")
+    at.text_input[1].input("temporary pass")
+    run(at.button[0].click())
+    assert titles(at) == ["Choose a new password"] and not at.sidebar.children
+    first_token = at.session_state[SESSION_KEY]
+    run(at.switch_page("pages/chat.py"))  # any page: the same form, nothing of the page
+    assert titles(at) == ["Choose a new password"] and not at.chat_input
+    # The same for a deep link served before the router ran.
+    assert titles(_second_tab(url, first_token, str(REPO / "pages/account.py"))) == ["Choose a new password"]
+
+    current, new, repeat = at.text_input
+    current.input("not the temporary one")
+    new.input(PASSWORD)
+    repeat.input(PASSWORD)
+    run(at.button[0].click())
+    assert [e.value for e in at.error] == ["The current password is wrong."]
+    current, new, repeat = at.text_input
+    current.input("temporary pass")
+    new.input(PASSWORD)
+    repeat.input(PASSWORD)
+    run(at.button[0].click())
+    assert titles(at) == [TITLES["pages/chat.py"]]
+    assert at.session_state[SESSION_KEY] != first_token and not _session_live(url, first_token)
+    assert at.chat_input  # the page itself now
+    again = _second_tab(url, at.session_state[SESSION_KEY])  # through the router
+    assert "**Signed in:** ana@example.com (Support agent)" in [c.value for c in again.sidebar.caption]
+
+
+def test_my_account_changes_the_own_password_and_signs_out_other_tabs(shared_url: str) -> None:
+    email = ensure_account(shared_url, "knowledge_manager", email="kim@example.com")
+    at = AppTest.from_file(str(REPO / "pages/account.py"), default_timeout=60)
+    sign_in_as(at, shared_url, "knowledge_manager", email=email)
+    run(at)
+    assert titles(at) == ["My account"]
+    assert [t.value for t in at.text] == [email, "-", "Knowledge manager"]
+    old_token = at.session_state[SESSION_KEY]
+    elsewhere = _second_tab(shared_url, open_test_session(shared_url, email))
+    current, new, repeat = at.text_input
+    current.input(PASSWORD)
+    new.input("my own long password")
+    repeat.input("my own long password!")
+    run(at.button[0].click())
+    assert [e.value for e in at.error] == ["The two new passwords differ."]
+    current, new, repeat = at.text_input
+    current.input(PASSWORD)
+    new.input("my own long password")
+    repeat.input("my own long password")
+    run(at.button[0].click())
+    assert [s.value for s in at.success] == ["Password changed. Your other tabs and devices are signed out."]
+    assert not _session_live(shared_url, old_token) and _session_live(
+        shared_url, at.session_state[SESSION_KEY]
+    )
+    run(elsewhere)
+    assert titles(elsewhere) == ["Knowledge Console"] and elsewhere.subheader[0].value == "Sign in"
+    run(at)  # this tab goes on with its fresh session
+    assert titles(at) == ["My account"]
+
+
+def test_a_manager_makes_and_revokes_api_keys_shown_once(own_app: OwnApp) -> None:
+    url = own_app()
+    at = app_as(url, "manager", str(REPO / "pages/users.py"))
+    assert "No API keys yet." in [c.value for c in at.caption]
+    next(t for t in at.text_input if t.label == "Name").input("Helpdesk widget")
+    run(next(b for b in at.button if b.label == "Make the key").click())
+    [shown] = [c.value for c in at.code]
+    assert shown.startswith("kc_") and "not be shown again" in at.success[0].value
+    keys = at.dataframe[-1].value
+    assert list(keys["Name"]) == ["Helpdesk widget"] and list(keys["Status"]) == ["live"]
+    assert list(keys["Acts as"]) == [email_for("manager")] and shown[:10] + "…" == keys["Starts with"][0]
+    engine = make_engine(url)
+    try:
+        from rag.auth.api_keys import key_caller
+
+        caller = key_caller(engine, shown)
+        assert caller is not None and caller.label == "key:Helpdesk widget"
+        run(at)  # the key is gone from the page once shown
+        assert not at.code
+        run(next(b for b in at.button if b.label == "Revoke").click())
+        assert list(at.dataframe[-1].value["Status"]) == ["revoked"]
+        assert key_caller(engine, shown) is None
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT key_hash, prefix FROM api_keys")).one()
+        assert shown not in stored and stored.prefix == shown[:10]  # only a hash is kept
+    finally:
+        engine.dispose()

@@ -1,4 +1,5 @@
-"""Who is using this session: sign-in (built-in accounts or OIDC), the first-run form, role checks.
+"""Who is using this session: the signed-in person (built-in accounts, OIDC, or sign-in off) and the
+role check every page makes.
 
 Every page calls `require_page(__file__)` before drawing anything: Streamlit can serve a file of the
 `pages/` folder by its URL before the router (app.py) has run in a fresh process.
@@ -13,13 +14,29 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from rag.auth import MANAGER, ROLE_LABELS, ROLES, create_first_manager, get_account, sign_in, user_count
+from rag.auth import MANAGER, ROLE_LABELS, ROLES, get_account
 from rag.console import Console
-from rag.errors import ConsoleError
+from ui import browser_session
+from ui.browser_session import SESSION_KEY, signed_in_account
 from ui.console import get_console
-from ui.page_registry import HOME, may_open, page_for
+from ui.page_registry import may_open, page_for
+from ui.sign_in_forms import new_password_view, sign_in_view
 
-SESSION_KEY = "signed_in_email"  # built-in accounts: the email that signed in on this session
+__all__ = [
+    "DENIED",
+    "NOT_IN_YOUR_MENU",
+    "ROUTED_KEY",
+    "SESSION_KEY",
+    "SignedIn",
+    "current_account",
+    "current_user",
+    "mark_routed",
+    "require_page",
+    "role_label",
+    "sign_in_view",
+    "sign_out",
+]
+
 ROUTED_KEY = "routed"  # app.py has run on this session
 DENIED = "Your role does not give access to this page."  # the page's own check
 NOT_IN_YOUR_MENU = "This page is not in your menu: your role does not include it."  # the router's
@@ -31,6 +48,7 @@ class SignedIn:
     name: str
     role: str
     mode: str  # builtin, oidc or off
+    must_change_password: bool = False  # built-in only: a temporary password, to be changed first
 
     @property
     def label(self) -> str:
@@ -39,20 +57,17 @@ class SignedIn:
 
 
 def current_account(console: Console) -> SignedIn | None:
-    """The person on this session, read again on every run: deactivation and role changes apply at once."""
+    """The person on this session, read again on every run: deactivation, role changes and revoked
+    sessions apply at once."""
     settings = console.settings
     if settings.auth_mode == "off":
         return SignedIn(settings.default_user, "", MANAGER, "off")
     if settings.auth_mode == "oidc":
         return _oidc_account(console)
-    email = st.session_state.get(SESSION_KEY)
-    if not email:
+    account = signed_in_account(console)
+    if account is None:
         return None
-    account = get_account(console.engine, email)
-    if account is None or not account.active:
-        st.session_state.pop(SESSION_KEY, None)
-        return None
-    return SignedIn(account.email, account.name, account.role, "builtin")
+    return SignedIn(account.email, account.name, account.role, "builtin", account.must_change_password)
 
 
 def current_user(console: Console) -> str:
@@ -86,7 +101,7 @@ def _role_from_claim(value: object) -> str | None:
 
 def require_page(file: str) -> SignedIn:
     """The signed-in person if their role may open the page `file` (the page's own `__file__`);
-    otherwise a sign-in or refusal, and a stop."""
+    otherwise a sign-in, a new-password form or a refusal, and a stop."""
     page = page_for(file)
     console = get_console()
     account = current_account(console)
@@ -95,6 +110,9 @@ def require_page(file: str) -> SignedIn:
         st.stop()
     if not st.session_state.get(ROUTED_KEY):
         _to_the_router()
+    if account.must_change_password:
+        new_password_view(console, account.email)
+        st.stop()
     if account.mode == "off":
         st.markdown(
             ":orange-badge[:material/lock_open: Sign-in is off (`AUTH_MODE=off`): anyone who opens this "
@@ -118,93 +136,8 @@ def _to_the_router() -> None:
         st.switch_page("app.py")
 
 
-def sign_in_view(console: Console) -> None:
-    """The sign-in page: the first-run form, the password form, or the identity provider's button."""
-    st.title("Knowledge Console")
-    if console.settings.auth_mode == "oidc":
-        _oidc_view(console)
-    elif user_count(console.engine) == 0:
-        _first_run_form(console)
-    else:
-        _password_form(console)
-
-
-def _password_form(console: Console) -> None:
-    st.subheader("Sign in")
-    with st.form("sign_in"):
-        email = st.text_input("Email")
-        password = st.text_input("Password", type="password")
-        submitted = st.form_submit_button("Sign in", type="primary", icon=":material/login:")
-    if submitted:
-        settings = console.settings
-        try:
-            account = sign_in(
-                console.engine,
-                email,
-                password,
-                max_failures=settings.login_max_failures,
-                lockout_s=settings.login_lockout_s,
-            )
-        except ConsoleError as exc:
-            st.error(str(exc))
-            return
-        st.session_state[SESSION_KEY] = account.email
-        st.rerun()
-
-
-def _first_run_form(console: Console) -> None:
-    st.subheader("Create the first manager account")
-    st.write(
-        "There are no accounts yet. The account created here is a manager: it can add the other "
-        "people and give them their roles (or run `python -m rag users add EMAIL --role manager`)."
-    )
-    with st.form("first_run"):
-        email = st.text_input("Email")
-        name = st.text_input("Name (optional)")
-        password = st.text_input("Password (at least 10 characters)", type="password")
-        repeat = st.text_input("Password again", type="password")
-        submitted = st.form_submit_button("Create the account", type="primary")
-    if submitted:
-        if password != repeat:
-            st.error("The two passwords differ.")
-            return
-        try:
-            account = create_first_manager(console.engine, email, password, name=name)
-        except ConsoleError as exc:
-            st.error(str(exc))
-            return
-        st.session_state[SESSION_KEY] = account.email
-        st.rerun()
-
-
-def _oidc_view(console: Console) -> None:
-    if not st.user.is_logged_in:
-        st.subheader("Sign in")
-        st.write("Sign in with your company account.")
-        if st.button("Sign in", type="primary", icon=":material/login:"):
-            st.login()
-        return
-    email = str(st.user.get("email") or "")
-    account = get_account(console.engine, email) if email else None
-    if account is not None and not account.active:
-        st.error(f"The account {email} is deactivated: ask a manager.")
-    else:
-        st.warning(
-            f"You are signed in as {email or 'an account without an email'}, but you have no role in the "
-            "console yet: ask a manager to add you."
-        )
-    if user_count(console.engine) == 0:
-        st.caption("No one has a role yet: run `python -m rag users add EMAIL --role manager` on the server.")
-    if st.button("Sign out", icon=":material/logout:"):
-        st.logout()
-
-
 def sign_out(account: SignedIn) -> None:
-    if account.mode == "oidc":
-        st.logout()
-    for key in list(st.session_state.keys()):  # nothing of this person stays on the session
-        del st.session_state[key]
-    st.switch_page(HOME.file)  # the root address: the next person starts from the home page
+    browser_session.sign_out(get_console(), account.mode)
 
 
 def role_label(role: str) -> str:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from rag.auth import EVERYONE, KNOWLEDGE, MANAGERS
 
-Section = Literal["Support", "Knowledge", "Analytics", "Administration"]
+Section = Literal["Support", "Knowledge", "Analytics", "Administration", "Account"]
 
 ROOT = Path(__file__).resolve().parent.parent  # where app.py is: page files are relative to it
 
@@ -34,8 +34,9 @@ UNANSWERED = PageEntry(
 )
 USERS = PageEntry("pages/users.py", "Users", ":material/group:", "Administration", MANAGERS)
 AUDIT = PageEntry("pages/audit.py", "Audit log", ":material/history:", "Administration", MANAGERS)
+ACCOUNT = PageEntry("pages/account.py", "My account", ":material/account_circle:", "Account", EVERYONE)
 
-PAGES = (ASK, DOCUMENTS, EVALUATE, OVERVIEW, COST, LATENCY, UNANSWERED, USERS, AUDIT)  # in menu order
+PAGES = (ASK, DOCUMENTS, EVALUATE, OVERVIEW, COST, LATENCY, UNANSWERED, USERS, AUDIT, ACCOUNT)  # menu order
 HOME = ASK  # where everyone lands after signing in or out
 
 _BY_PATH = {ROOT / page.file: page for page in PAGES}

@@ -1,9 +1,12 @@
-"""People and roles: accounts, password hashes, the roles and their groups, the audit log.
+"""People and roles: accounts, password hashes, sessions, the roles and their groups, the audit log.
 
-In: an email and a password (or an identity provider's claims), a manager's administrative action.
-Out: an `Account` with its role, or `SignInRefused`; every administrative action in the audit log.
+In: an email and a password (or an identity provider's claims), a session token from a browser's
+cookie, a manager's administrative action.
+Out: an `Account` with its role, a session token, or `SignInRefused`; every administrative action
+in the audit log.
 """
 
+from rag.auth.accounts import Account, get_account, list_accounts, user_count
 from rag.auth.audit import AuditRecord, audit_entries, record_action
 from rag.auth.roles import (
     AGENT,
@@ -16,17 +19,21 @@ from rag.auth.roles import (
     ROLES,
     check_role,
 )
+from rag.auth.sessions import (
+    open_session,
+    revoke_account_sessions,
+    revoke_session,
+    session_account,
+)
+from rag.auth.throttle import SignInLimits
 from rag.auth.users import (
-    Account,
     add_user,
+    change_own_password,
     change_role,
     create_first_manager,
-    get_account,
-    list_accounts,
     set_active,
     set_password,
     sign_in,
-    user_count,
 )
 
 __all__ = [
@@ -40,14 +47,20 @@ __all__ = [
     "ROLE_LABELS",
     "Account",
     "AuditRecord",
+    "SignInLimits",
     "add_user",
     "audit_entries",
+    "change_own_password",
     "change_role",
     "check_role",
     "create_first_manager",
     "get_account",
     "list_accounts",
+    "open_session",
     "record_action",
+    "revoke_account_sessions",
+    "revoke_session",
+    "session_account",
     "set_active",
     "set_password",
     "sign_in",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rag.answer import Answer, close_abandoned_answers, prepare, stream
+from rag.api import serve
 from rag.cli.users import add_users_parser
 from rag.console import Console, database_label, open_console
 from rag.demo import generate_demo_data, remove_demo_data
@@ -67,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run ingestion jobs (as many workers as you like, on any machine)")
     p.add_argument("--concurrency", type=_positive_int, metavar="N", help="jobs at once (WORKER_CONCURRENCY)")
     p.set_defaults(run=_worker)
+    p = sub.add_parser("api", help="serve the HTTP API (/v1/chat, OpenAI-compatible /v1/chat/completions)")
+    p.add_argument("--host", help="address to listen on (API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=_positive_int, help="port (API_PORT, 8502)")
+    p.set_defaults(run=_api)
     p = sub.add_parser("ask", help="ask a question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -136,6 +142,14 @@ def _worker(console: Console, args: argparse.Namespace) -> int:
     concurrency = args.concurrency or console.settings.worker_concurrency
     print(f"worker: {concurrency} job(s) at once on {database_label(console)}; Ctrl-C stops", file=sys.stderr)
     run_worker(console, concurrency=concurrency, periodic=worker_periodic_jobs())
+    return 0
+
+
+def _api(console: Console, args: argparse.Namespace) -> int:
+    settings = console.settings
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    print(f"api: http://{host}:{port}/v1 (docs at /docs) on {database_label(console)}", file=sys.stderr)
+    serve(console, host=host, port=port, cors_origins=settings.api_cors_origins)
     return 0
 
 
@@ -252,13 +266,12 @@ def _counter(out: TextIO, verb: str, noun: str) -> Callable[[int, int], None]:
 
 def _ask(console: Console, args: argparse.Namespace) -> int:
     result = prepare(console, args.question, user=console.settings.default_user)
+    with contextlib.closing(stream(result)) as deltas:  # Ctrl-C: logged as interrupted
+        for delta in deltas:
+            if not args.json:
+                print(delta, end="", flush=True)
     if not args.json:
-        for delta in stream(result):
-            print(delta, end="", flush=True)
         print()
-    else:
-        for _ in stream(result):
-            pass
     if args.json:
         print(json.dumps(_answer_json(result), ensure_ascii=False))
         return 0
@@ -276,6 +289,7 @@ def _answer_json(result: Answer) -> dict[str, object]:
         "answer": result.answer,
         "answered": result.answered,
         "incomplete": result.incomplete,
+        "state": result.state,
         "error": result.error,
         "answer_id": result.answer_id,
         "conversation_id": str(result.conversation_id),

@@ -7,13 +7,24 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
-from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
+from rag.auth import (
+    ROLES,
+    add_user,
+    change_role,
+    list_accounts,
+    revoke_account_sessions,
+    set_active,
+    set_password,
+)
 from rag.errors import InvalidInput
 
 if TYPE_CHECKING:
     from rag.console import Console
 
 ACTOR = "command line"
+# Without it a password set here is the person's own (an administrator setting up their account);
+# with it, it is one to pass on, and the console asks for a new one at the first sign-in.
+TEMPORARY_HELP = "the person must choose a new password at their next sign-in"
 
 
 def add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,13 +34,21 @@ def add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("email")
     p.add_argument("--role", choices=ROLES, required=True)
     p.add_argument("--name", default="")
-    p.add_argument("--no-password", action="store_true", help="for OIDC sign-in only")
+    password = p.add_mutually_exclusive_group()
+    password.add_argument("--no-password", action="store_true", help="for OIDC sign-in only")
+    password.add_argument("--temporary", action="store_true", help=TEMPORARY_HELP)
     p.set_defaults(run=_add)
     p = commands.add_parser("list", help="list the accounts")
     p.set_defaults(run=_list)
-    p = commands.add_parser("password", help="set a new password (also lifts a sign-in lock)")
+    p = commands.add_parser(
+        "password", help="set a new password (lifts a sign-in lock, signs the account out everywhere)"
+    )
     p.add_argument("email")
+    p.add_argument("--temporary", action="store_true", help=TEMPORARY_HELP)
     p.set_defaults(run=_password)
+    p = commands.add_parser("sign-out", help="sign an account out of every browser")
+    p.add_argument("email")
+    p.set_defaults(run=_sign_out)
     p = commands.add_parser("role", help="change an account's role")
     p.add_argument("email")
     p.add_argument("role", choices=ROLES)
@@ -52,7 +71,15 @@ def read_password() -> str:
 
 def _add(console: Console, args: argparse.Namespace) -> int:
     password = None if args.no_password else read_password()
-    account = add_user(console.engine, args.email, args.role, actor=ACTOR, password=password, name=args.name)
+    account = add_user(
+        console.engine,
+        args.email,
+        args.role,
+        actor=ACTOR,
+        password=password,
+        name=args.name,
+        temporary=args.temporary,
+    )
     print(f"added {account.email} as {account.role}")
     return 0
 
@@ -64,8 +91,14 @@ def _list(console: Console, args: argparse.Namespace) -> int:
 
 
 def _password(console: Console, args: argparse.Namespace) -> int:
-    set_password(console.engine, args.email, read_password(), actor=ACTOR)
-    print(f"new password set for {args.email}")
+    set_password(console.engine, args.email, read_password(), actor=ACTOR, temporary=args.temporary)
+    print(f"new {'temporary ' * args.temporary}password set for {args.email}; signed out everywhere")
+    return 0
+
+
+def _sign_out(console: Console, args: argparse.Namespace) -> int:
+    ended = revoke_account_sessions(console.engine, args.email)
+    print(f"{args.email}: {ended} session{'s' * (ended != 1)} ended")
     return 0
 
 

@@ -43,7 +43,8 @@ def _day_key() -> list[sa.Column[object]]:
 
 def upgrade() -> None:
     op.add_column(
-        "users", sa.Column("must_change_password", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        "users",
+        sa.Column("must_change_password", sa.Boolean(), server_default=sa.text("false"), nullable=False),
     )
     op.create_table(
         "user_sessions",

@@ -1,0 +1,36 @@
+"""My account: who is signed in and with which role; built-in accounts change their own password."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.auth import require_page, role_label
+from ui.console import get_console
+from ui.sign_in_forms import password_form
+
+account = require_page(__file__)  # before drawing anything
+console = get_console()
+st.title("My account")
+
+# Plain text: a name is whatever a manager typed, never Markdown to render.
+for label, value in (
+    ("Email", account.email),
+    ("Name", account.name or "-"),
+    ("Role", role_label(account.role)),
+):
+    st.caption(label)
+    st.text(value)
+
+st.subheader("Password")
+if account.mode == "builtin":
+    password_form(
+        console,
+        account.email,
+        current_label="Current password",
+        button="Change password",
+        notice="Password changed. Your other tabs and devices are signed out.",
+    )
+elif account.mode == "oidc":
+    st.write("You sign in with your company account: change its password with your identity provider.")
+else:
+    st.write("Sign-in is off (`AUTH_MODE=off`): there is no password to change.")
