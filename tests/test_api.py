@@ -18,7 +18,9 @@ import httpx2 as httpx  # what the openai SDK is built on
 import openai
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 import uvicorn
+from streamlit.testing.v1 import AppTest
 
 from rag.analytics import Period, cost_totals
 from rag.api import create_app
@@ -29,6 +31,7 @@ from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
+from tests.test_pages import app_env
 from tests.workers import REPO, _process_env, wait_until, worker_env
 
 RETURNS = (
@@ -265,3 +268,20 @@ def test_python_m_rag_api_serves(database_url: str, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_answers_asked_through_the_api_show_on_the_overview_page(
+    api: Api, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        assert api.post("/v1/chat", {"message": QUESTION}).status_code == 200
+    # The page's own console: another knowledge base (the local model); the analytics are global.
+    for name, value in app_env(database_url, tmp_path / "app", KNOWLEDGE_BASE="pages").items():
+        monkeypatch.setenv(name, value)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(REPO / "pages/analytics_overview.py"), default_timeout=120).run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert next(m.value for m in at.metric if m.label == "Questions") == "3"
+    finally:
+        st.cache_resource.clear()
