@@ -258,6 +258,9 @@ class Answer(Base):
     # limits, but stay out of the answer figures.
     kind: Mapped[str] = mapped_column(String(10), server_default=text("'question'"))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The relevance gate's verdict on an answer (rag/answer/gate.py): high, or low (answered from
+    # weak evidence, marked so, listed on the Unanswered page); NULL when not answered.
+    confidence: Mapped[str | None] = mapped_column(String(10))
     # What the answer figures (analytics, Unanswered) count: finished questions.
     in_figures: Mapped[bool] = mapped_column(
         Boolean, Computed("kind = 'question' AND state <> 'in_progress'", persisted=True)

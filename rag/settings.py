@@ -175,7 +175,12 @@ class Settings:
     dense_weight: float = field(default=1.0, metadata=_env("DENSE_WEIGHT", _number))
     keyword_weight: float = field(default=1.0, metadata=_env("KEYWORD_WEIGHT", _number))
     hnsw_ef_search: int = field(default=RetrievalParams.ef_search, metadata=_env("HNSW_EF_SEARCH", _whole))
+    # The relevance gate (rag/answer/gate.py): cosine similarity for strong evidence, for weak
+    # evidence (an answer marked low confidence; unset: 3/4 of MIN_RELEVANCE), and the share of the
+    # question's word weight (idf) one passage must hold to count as strong on its words alone.
     min_relevance: float = field(default=0.4, metadata=_env("MIN_RELEVANCE", _number, openai=0.3))
+    low_relevance: float | None = field(default=None, metadata=_env("LOW_RELEVANCE", _number))
+    min_keyword_coverage: float = field(default=0.6, metadata=_env("MIN_KEYWORD_COVERAGE", _number))
     # What one person may send, and who they are when nobody signs in.
     max_upload_mb: float = field(default=50.0, metadata=_env("MAX_UPLOAD_MB", _number))
     max_question_chars: int = field(default=2000, metadata=_env("MAX_QUESTION_CHARS", _whole))
@@ -256,6 +261,11 @@ class Settings:
         )
 
     @property
+    def weak_relevance(self) -> float:
+        """The cosine of weak evidence: LOW_RELEVANCE, or three quarters of MIN_RELEVANCE."""
+        return self.low_relevance if self.low_relevance is not None else self.min_relevance * 0.75
+
+    @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
@@ -313,6 +323,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("HNSW_EF_SEARCH must be between 1 and 1000 (pgvector's range)")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
+    if s.weak_relevance > s.min_relevance or not 0 < s.min_keyword_coverage <= 1:
+        raise ConfigError("LOW_RELEVANCE must not exceed MIN_RELEVANCE; MIN_KEYWORD_COVERAGE is in (0, 1]")
     if s.answer_cache_ttl_hours <= 0:
         raise ConfigError("ANSWER_CACHE_TTL_HOURS must be positive")
     if s.db_pool_size < 1 or s.db_max_overflow < 0:

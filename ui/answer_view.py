@@ -39,6 +39,7 @@ class ShownAnswer(TypedDict):
     answer_id: int  # 0: not logged, so no feedback
     cached_at: datetime | None
     state: str  # done, failed, interrupted; in_progress: still being answered (in another tab)
+    confidence: str | None  # high; low: answered from weak evidence, marked so
 
 
 ChatMessage = AskedQuestion | ShownAnswer
@@ -62,6 +63,7 @@ def shown_answer(answer: Answer) -> ShownAnswer:
         "answer_id": answer.answer_id,
         "cached_at": answer.cached_at,
         "state": answer.state or "in_progress",
+        "confidence": answer.confidence if answer.answered else None,
     }
 
 
@@ -79,6 +81,7 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
         "answer_id": exchange.answer_id,
         "cached_at": None,
         "state": exchange.state,
+        "confidence": exchange.confidence,
     }
 
 
@@ -107,6 +110,12 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
         st.caption("Still being answered (in another tab or window): reopen the conversation later.")
     elif shown["error"]:
         _failure_warning(shown["error"], incomplete=shown["incomplete"])
+    elif shown["confidence"] == "low":
+        st.warning(
+            "Low confidence: the passages found only partly match the question. Check the sources "
+            "before you rely on this answer; it is listed on the Unanswered page.",
+            icon=":material/help:",
+        )
     elif not shown["answered"]:
         st.caption("Logged as unanswered, so the missing documentation can be written.")
     # After a failure the passages found are the help there is: shown, not folded away.

@@ -1,11 +1,12 @@
 """The questions the console could not answer, grouped, resolved once documented, and re-asked.
 
 A finished question (re-asks and answers in progress aside) is flagged when it was not answered
-(model failures aside), was interrupted before it was, its best passage scored under the relevance
-threshold, or someone rated it down. Flagged questions are grouped by the similarity of their
+(model failures aside), was interrupted before it was, was answered with low confidence (the
+relevance gate's verdict, rag/answer/gate.py; for answers logged before it, a best passage under
+the relevance threshold), or someone rated it down. Flagged questions are grouped by the similarity of their
 embeddings (single link), so paraphrases of one missing topic count together. A knowledge
-manager documents the topic, re-asks the group's wordings against today's library without
-logging anything, and marks the group resolved with a note.
+manager documents the topic, re-asks the group's wordings against today's library (logged as
+re-asks, out of the figures), and marks the group resolved with a note.
 """
 
 from __future__ import annotations
@@ -136,7 +137,11 @@ def _flagged(
     # A failed model call is an outage, not a gap in the documents: the errors chart shows those.
     interrupted = Answer.state == "interrupted"
     not_answered = sa.and_(sa.not_(Answer.answered), Answer.error_code.is_(None), sa.not_(interrupted))
-    low = sa.func.coalesce(Answer.best_score < threshold, False)
+    # The gate's verdict where it was recorded; answers logged before it, by their best cosine.
+    low = sa.case(
+        (Answer.confidence.is_not(None), Answer.confidence == "low"),
+        else_=sa.func.coalesce(Answer.best_score < threshold, False),
+    )
     rated_down = sa.exists().where(Feedback.answer_id == Answer.id, Feedback.rating == -1)
     query = (
         sa.select(

@@ -61,6 +61,7 @@ class PastExchange:
     passages: list[Passage]
     cited: set[int]
     state: str = "done"  # in_progress (another tab is still answering), done, failed, interrupted
+    confidence: str | None = None  # high, low (answered from weak evidence), None: not answered
 
 
 def list_conversations(engine: Engine, *, user: str | None, limit: int = 30) -> list[ConversationSummary]:
@@ -101,6 +102,7 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
                 Answer.error_code,
                 Answer.error,
                 Answer.state,
+                Answer.confidence,
             )
             .where(Answer.conversation_id == conversation_id)
             .order_by(Answer.created_at, Answer.id)
@@ -138,6 +140,7 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
             passages=[_passage(s) for s in by_answer.get(a.id, [])],
             cited={s.number for s in by_answer.get(a.id, []) if s.cited},
             state=a.state,
+            confidence=a.confidence,
         )
         for a in answers
     ]

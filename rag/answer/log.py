@@ -55,6 +55,7 @@ class AnswerRecord:
     error_code: str | None
     error: str | None
     user: str
+    confidence: str | None = None  # an answer's evidence: high, or low (answered, but marked)
     question_embedding: list[float] | None = None
     cache_hit: bool = False
     saved_usd: Decimal | None = None  # a cache hit: the original answer's cost less the hit's own
@@ -134,6 +135,7 @@ def finish_answer(
                 total_ms=final["total"],
                 error_code=record.error_code,
                 error=record.error,
+                confidence=record.confidence,
                 question_embedding=record.question_embedding,
                 cache_hit=record.cache_hit,
                 saved_usd=record.saved_usd,

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from rag.answer.cache import CachedAnswer, CacheScope, find_exact, find_similar, remember, saved_usd
 from rag.answer.citations import cited_numbers, drop_unknown_citations, removal_note
 from rag.answer.conversations import recent_turns, start_conversation
+from rag.answer.gate import Confidence, GateLevels, judge
 from rag.answer.limits import check_limits
 from rag.answer.log import AnswerKind, AnswerRecord, AnswerState, NewAnswer, begin_answer, finish_answer
 from rag.answer.not_known import NOT_KNOWN, is_not_known
@@ -68,6 +69,9 @@ class Answer:
     conversation_id: uuid.UUID
     passages: list[Passage] = field(default_factory=list)
     cached_at: datetime | None = None  # a cache hit: when the answer it repeats was given
+    # How strong the evidence was (rag/answer/gate.py): "low" is answered but marked; None: nothing
+    # relevant was found.
+    confidence: Confidence | None = None
     timings_ms: dict[str, float | None] = field(default_factory=dict)
     # Filled in when the stream ends:
     answer: str = ""
@@ -255,8 +259,10 @@ def _find_passages(answer: Answer) -> None:
     t1 = time.perf_counter()
     answer.passages = retrieve(console.engine, console.kb, queries, batch.vectors, console.settings.retrieval)
     answer.timings_ms["retrieve"] = (time.perf_counter() - t1) * 1000
-    threshold = console.settings.min_relevance
-    work.relevant = [p for p in answer.passages if p.score >= threshold]
+    settings = console.settings
+    levels = GateLevels(settings.min_relevance, settings.weak_relevance, settings.min_keyword_coverage)
+    verdict = judge(answer.passages, levels)
+    work.relevant, answer.confidence = verdict.relevant, verdict.confidence
 
 
 def _finish(
@@ -294,6 +300,7 @@ def _finish(
         timings_ms=answer.timings_ms,
         error_code=error.code if error else None,
         error=str(error) if error else INTERRUPTED if interrupted else removal_note(removed),
+        confidence=answer.confidence if answered else None,
         user=work.user,
         question_embedding=work.question_vector,
         cache_hit=cached is not None,
@@ -304,7 +311,7 @@ def _finish(
         console.engine, answer.answer_id, record, work.calls, console.settings.prices, started=work.started
     )
     answer.timings_ms.update(final)
-    if answered and cached is None:
+    if answered and cached is None and answer.confidence == "high":  # a weak answer is not given again
         _remember(answer, text, cited)
     answer.answer = text
     answer.answered = answered
@@ -350,6 +357,7 @@ def _use_cache(answer: Answer, vector: npt.NDArray[np.float32] | None) -> bool:
         return False
     answer.passages = work.cached.passages
     answer.cached_at = work.cached.created_at
+    answer.confidence = "high"  # only answers of strong evidence are cached
     work.relevant = [p for p in answer.passages if p.chunk_id in work.cached.used_chunk_ids]
     return True
 

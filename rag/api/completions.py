@@ -119,6 +119,7 @@ def _extra(answer: Answer) -> dict[str, Any]:
     return {
         "sources": [s.model_dump() for s in sources_of(answer)],
         "answered": answer.answered,
+        "confidence": answer.confidence if answer.answered else None,
         "answer_id": answer.answer_id,
     }
 

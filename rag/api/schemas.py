@@ -31,6 +31,9 @@ class Source(BaseModel):
 class ChatResponse(BaseModel):
     answer: str
     answered: bool = Field(description="False when the documents do not answer the question.")
+    confidence: str | None = Field(
+        description="high; low: answered from passages that only partly match (check the sources)."
+    )
     state: str = Field(description="done, failed or interrupted.")
     incomplete: bool
     error: str | None
@@ -82,6 +85,7 @@ def chat_response(answer: Answer) -> ChatResponse:
     return ChatResponse(
         answer=answer.answer,
         answered=answer.answered,
+        confidence=answer.confidence if answer.answered else None,
         state=answer.state or "in_progress",
         incomplete=answer.incomplete,
         error=answer.error,

@@ -220,6 +220,9 @@
     if (!answer.answered && answer.state === "done") {
       bubble.append(el("div", { class: "note" }, "The documents do not answer this."));
     }
+    if (answer.answered && answer.confidence === "low") {
+      bubble.append(el("div", { class: "note" }, "Low confidence: the sources only partly match. Check them."));
+    }
     if (answer.incomplete) bubble.append(el("div", { class: "note" }, "The answer is incomplete."));
     if (answer.sources.length) bubble.append(renderSources(answer));
     if (answer.error && answer.state === "failed") showError("The answer failed: " + answer.error);

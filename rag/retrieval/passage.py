@@ -15,4 +15,9 @@ class Passage:
     document: str
     location: str
     text: str
-    score: float
+    score: float  # cosine similarity to the question
+    # The rest of the evidence (rag/answer/gate.py): the share of the question's word weight (idf)
+    # the passage contains, and its rank in each leg (None: that leg did not find it).
+    keyword_coverage: float = 0.0
+    dense_rank: int | None = None
+    keyword_rank: int | None = None

@@ -1,8 +1,9 @@
 """Retrieval: pgvector cosine, PostgreSQL full-text, or both fused by reciprocal rank, in one query.
 
 Each leg ranks its `depth` best chunks; a chunk's fused score is the sum over legs of
-weight / (rrf_k + rank). Every passage also carries its cosine similarity to the question, which is
-what relevance thresholds and the UI use, whatever the mode.
+weight / (rrf_k + rank). Every passage also carries the evidence the relevance gate weighs
+(rag/answer/gate.py): its cosine similarity to the question (whatever the mode), its rank in each
+leg, and its keyword coverage (the share of the question's idf weight it contains).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def retrieve(
             location=format_location(r.page_start, r.page_end, None if r.heading == r.title else r.heading),
             text=r.text,
             score=float(r.score),
+            keyword_coverage=float(r.coverage),
+            dense_rank=r.dense_rank,
+            keyword_rank=r.keyword_rank,
         )
         for i, r in enumerate(ranked, start=1)
     ]
@@ -132,25 +136,32 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
         "string_agg(quote_literal(lexeme), ' | '))::tsquery AS q, array_agg(lexeme) AS words FROM terms), "
     )
     keyword = (
-        "SELECT id, row_number() OVER (ORDER BY bm25 DESC, id) AS rank FROM ("
+        "SELECT id, row_number() OVER (ORDER BY bm25 DESC, id) AS rank, matched_idf FROM ("
         "SELECT m.id, sum(t.idf * cardinality(u.positions) * 2.2 / (cardinality(u.positions) "
-        "+ 1.2 * (0.25 + 0.75 * length(m.tsv) / s.avgdl))) AS bm25 "
+        "+ 1.2 * (0.25 + 0.75 * length(m.tsv) / s.avgdl))) AS bm25, sum(t.idf) AS matched_idf "
         "FROM (SELECT c.id, c.tsv, ts_filter(setweight(setweight(c.tsv, 'D'), 'A', query.words), '{a}') "
         "AS hits FROM chunks c, query WHERE c.knowledge_base_id = :kb AND c.tsv @@ query.q) AS m "
         "CROSS JOIN stats s CROSS JOIN LATERAL unnest(m.hits) AS u "
         "JOIN terms t ON t.lexeme = u.lexeme "
         "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
     )
-    none = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
+    no_dense = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
+    no_keyword = "SELECT NULL::bigint AS id, NULL::bigint AS rank, NULL::float AS matched_idf WHERE false"
+    # Keyword coverage: the share of the question's word weight (idf) a chunk contains. A question
+    # word no chunk holds still counts in the whole, so an off-topic question covers little.
+    coverage = (
+        "coalesce(f.matched_idf / nullif((SELECT sum(idf) FROM terms), 0), 0)" if mode != "dense" else "0.0"
+    )
     return (
         f"WITH {keyword_stats if mode != 'dense' else ''}"
-        f"dense AS ({dense if mode != 'keyword' else none}), "
-        f"keyword AS ({keyword if mode != 'dense' else none}), "
+        f"dense AS ({dense if mode != 'keyword' else no_dense}), "
+        f"keyword AS ({keyword if mode != 'dense' else no_keyword}), "
         "fused AS (SELECT COALESCE(dense.id, keyword.id) AS id, "
-        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused "
+        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused, "
+        "dense.rank AS dense_rank, keyword.rank AS keyword_rank, keyword.matched_idf "
         "FROM dense FULL OUTER JOIN keyword ON dense.id = keyword.id) "
         f"SELECT c.id, c.document_id, d.title, c.page_start, c.page_end, c.heading, c.text, "
-        f"1 - {exact} AS score, f.fused "
+        f"1 - {exact} AS score, f.fused, f.dense_rank, f.keyword_rank, {coverage} AS coverage "
         "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
         "ORDER BY f.fused DESC, c.id LIMIT :k"
     )
