@@ -125,3 +125,33 @@ class RollupCitations(Base):
     document_id: Mapped[int | None] = mapped_column(Integer)  # as the answers recorded it
     document_title: Mapped[str] = mapped_column(Text)
     citations: Mapped[int] = mapped_column(BigInteger)  # answers citing it that day
+
+
+class RollupDocumentCost(Base):
+    """What each document cost that day (migration 0012): its ingestion calls (part 'ingest', by
+    document) and the finished answers citing it, re-asks included (part 'answers', by document and
+    the title the answers recorded, which a deleted document's row keeps)."""
+
+    __tablename__ = "rollup_document_cost"
+    __table_args__ = (Index("ix_rollup_document_cost_demo_day", "is_demo", "day"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    is_demo: Mapped[bool] = mapped_column(Boolean)
+    part: Mapped[str] = mapped_column(String(10))  # ingest, answers
+    document_id: Mapped[int | None] = mapped_column(Integer)  # as the rows recorded it
+    document_title: Mapped[str | None] = mapped_column(Text)  # answers only
+    items: Mapped[int] = mapped_column(BigInteger)  # calls, or answers
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric)  # NULL: none of them priced
+    unpriced: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupPeople(_RollupDay, Base):
+    """The day's answers in the figures per person who asked (migration 0012)."""
+
+    __tablename__ = "rollup_people"
+    user_name: Mapped[str] = mapped_column(Text, primary_key=True)
+    questions: Mapped[int] = mapped_column(BigInteger)
+    answered: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None] = mapped_column(Numeric)
+    last_question: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,5 @@
 """Rollups of closed days read exactly like the live queries, stay correct when old rows change,
-and mix with today's live rows."""
+and mix with today's live rows; a worker computes them ahead of the pages."""
 
 # ruff: noqa: F811  (tests take the imported `log` fixture by name)
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,11 +17,14 @@ from sqlalchemy.engine import Engine
 from db.models import Answer, AnswerSource, Feedback, ModelCall
 from rag import analytics as a
 from rag.analytics import rollups
+from rag.analytics.people import questions_by_person
 from rag.analytics.period import Period
 from rag.demo import generate_demo_data, remove_demo_data
 from tests.conftest import ConsoleFactory
 from tests.test_analytics import (  # noqa: F401
     ANSWER_DEFAULTS,
+    D10,
+    D12,
     DEMO,
     PERIOD,
     Log,
@@ -30,6 +34,7 @@ from tests.test_analytics import (  # noqa: F401
     log,
     records,
 )
+from tests.workers import running_workers, wait_until, worker_env
 
 TODAY = datetime.now(UTC).date()
 
@@ -48,6 +53,7 @@ def everything(engine: Engine, period: Period, kb_id: int) -> dict[str, Any]:
         "errors_by_day": a.errors_by_day(engine, period),
         "stage_time_by_day": a.stage_time_by_day(engine, period),
         "cost_per_document": a.cost_per_document(engine, period),
+        "questions_by_person": questions_by_person(engine, period),
     }
     stages = a.stage_time(engine, period)
     return {name: (list(f.columns), records(f)) for name, f in frames.items()} | {
@@ -209,3 +215,123 @@ def test_invalidate_forgets_chosen_days(log: Log) -> None:
     assert (date(2026, 3, 10), True) in rolled_up_days(log.engine)
     rollups.invalidate_rollups(log.engine)
     assert rolled_up_days(log.engine) == []
+
+
+def every_closed_day(engine: Engine) -> set[tuple[date, bool]]:
+    """Each day from the first row of a kind to yesterday, for both kinds."""
+    days = set()
+    for demo in (False, True):
+        first = rollups.first_day(engine, demo=demo)
+        assert first is not None
+        days |= {(first + timedelta(days=n), demo) for n in range((TODAY - first).days)}
+    return days
+
+
+def test_the_worker_job_rolls_up_every_closed_day_since_the_first_row(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = live(log.engine, PERIOD, log.kb_id, monkeypatch)
+    caught_up = rollups.roll_up_closed_days(log.engine)
+    assert {(day, False) for day in caught_up.real} | {
+        (day, True) for day in caught_up.demo
+    } == every_closed_day(log.engine)
+    assert caught_up.real[-1] == TODAY - timedelta(days=1)  # newest first, each batch its own transaction
+    assert set(rolled_up_days(log.engine)) == every_closed_day(log.engine)
+    assert rollups.ensure_rollups(log.engine, PERIOD) == []  # the page has nothing left to compute
+    assert everything(log.engine, PERIOD, log.kb_id) == expected
+
+
+def test_the_worker_job_does_nothing_when_no_day_is_missing(log: Log) -> None:
+    rollups.roll_up_closed_days(log.engine, batch_days=400)
+    with log.engine.connect() as conn:
+        computed = conn.execute(
+            sa.text("SELECT day, is_demo, computed_at FROM rollup_days ORDER BY 1, 2")
+        ).all()
+    assert rollups.roll_up_closed_days(log.engine) == rollups.CaughtUp()
+    assert str(rollups.roll_up_closed_days(log.engine)) == "rolled up 0 real and 0 demo day(s)"
+    with log.engine.connect() as conn:
+        assert conn.execute(
+            sa.text("SELECT day, is_demo, computed_at FROM rollup_days ORDER BY 1, 2")
+        ).all() == (computed)
+    with pytest.raises(ValueError, match="batch_days must be at least 1"):
+        rollups.roll_up_closed_days(log.engine, batch_days=0)
+
+
+def test_only_one_worker_catches_up_at_a_time(log: Log) -> None:
+    with log.engine.connect() as other:
+        other.execute(
+            sa.text("SELECT pg_advisory_lock(:lock, :key)"), {"lock": rollups.LOCK, "key": rollups.CATCH_UP}
+        )
+        assert rollups.roll_up_closed_days(log.engine) == rollups.CaughtUp(skipped=True)
+    assert rolled_up_days(log.engine) == []
+    assert rollups.roll_up_closed_days(log.engine).real  # the lock went with its session
+
+
+def test_a_page_computes_a_day_forgotten_since_the_worker_ran(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rollups.roll_up_closed_days(log.engine, batch_days=400)
+    with log.engine.begin() as conn:  # late feedback: the trigger forgets 12 March
+        a5 = conn.execute(sa.text("SELECT id FROM answers WHERE question = 'question a5'")).scalar_one()
+        conn.execute(sa.insert(Feedback).values(answer_id=a5, user_name="bo", rating=-1))
+    assert rollups.ensure_rollups(log.engine, PERIOD) == [D12]
+    assert a.overview(log.engine, PERIOD).thumbs_up_rate == 0.6
+    assert everything(log.engine, PERIOD, log.kb_id) == live(log.engine, PERIOD, log.kb_id, monkeypatch)
+
+
+def test_ingestion_calls_given_their_document_later_forget_their_day(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingestion = {
+        "purpose": "ingest_embedding",
+        "model": "text-embedding-3-small",
+        "tokens_in": 700,
+        "tokens_out": 0,
+    }
+    with log.engine.begin() as conn:  # paid for before midnight, stored after it
+        paid = conn.execute(
+            sa.insert(ModelCall)
+            .values(call(at(10, 23, 50), "0.001", answer_id=None) | ingestion)
+            .returning(ModelCall.id)
+        ).scalar_one()
+    a.cost_per_document(log.engine, PERIOD)
+    assert (D10, False) in rolled_up_days(log.engine)
+    with log.engine.begin() as conn:
+        conn.execute(
+            sa.update(ModelCall).where(ModelCall.id == paid).values(document_id=log.docs["warranty"])
+        )
+    assert (D10, False) not in rolled_up_days(log.engine)
+    warranty = next(
+        r for r in records(a.cost_per_document(log.engine, PERIOD)) if r["document"] == "Warranty"
+    )
+    assert (warranty["ingest_calls"], warranty["ingest_tokens"]) == (1, 700)
+    assert everything(log.engine, PERIOD, log.kb_id) == live(log.engine, PERIOD, log.kb_id, monkeypatch)
+
+
+def test_a_document_deleted_after_its_days_were_rolled_up_reads_as_live(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rollups.roll_up_closed_days(log.engine, batch_days=400)
+    with log.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM documents WHERE id = :id"), {"id": log.docs["refund"]})
+    assert (D10, False) in rolled_up_days(log.engine)  # nothing to forget: reads map it to "deleted"
+    documents = records(a.cost_per_document(log.engine, PERIOD))
+    # Its answers keep the titles they cited it under; its ingestion becomes "no document".
+    assert {r["document"] for r in documents if r["document_id"] is None} >= {"Refund policy", None}
+    assert everything(log.engine, PERIOD, log.kb_id) == live(log.engine, PERIOD, log.kb_id, monkeypatch)
+
+
+def test_a_worker_process_rolls_up_the_closed_days(log: Log, database_url: str, tmp_path: Path) -> None:
+    # Its own knowledge base (the local model). A worker defers the job's latest tick (under a
+    # minute ago) as it starts, so it runs at once.
+    env = worker_env(database_url, tmp_path / "data", KNOWLEDGE_BASE="worker")
+    expected = every_closed_day(log.engine)
+    with running_workers(env, log_dir=tmp_path / "workers") as workers:
+        workers.start()
+
+        def done() -> bool:
+            workers.check_running()
+            return set(rolled_up_days(log.engine)) == expected
+
+        wait_until(done, what="the worker to roll up every closed day", timeout=40)
+    assert rollups.ensure_rollups(log.engine, Period(min(expected)[0], TODAY)) == []

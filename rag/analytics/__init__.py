@@ -32,11 +32,12 @@ from rag.analytics.overview import (
     questions_by_day,
 )
 from rag.analytics.period import Period
-from rag.analytics.rollups import ensure_rollups, invalidate_rollups
+from rag.analytics.rollups import CaughtUp, ensure_rollups, invalidate_rollups, roll_up_closed_days
 
 __all__ = [
     "PARTS",
     "STAGES",
+    "CaughtUp",
     "CostTotals",
     "Overview",
     "Period",
@@ -54,6 +55,7 @@ __all__ = [
     "never_cited_documents",
     "overview",
     "questions_by_day",
+    "roll_up_closed_days",
     "slowest_answers",
     "stage_time",
     "stage_time_by_day",

@@ -89,28 +89,45 @@ ORDER BY 1
 # Per document, within the period: its ingestion (embedding calls of the period that stored it) and
 # the finished answers that cited it (re-asks included: they cost too), each answer once per
 # document. A deleted document's calls lost their document (one row, document NULL); its answers
-# kept the title they cited it under. Unknown prices stay unknown: a part is NULL when it has rows
-# and none is priced, the total when no part is priced.
-_COST_PER_DOCUMENT = """
-WITH ingest AS (
-    SELECT document_id, count(*) AS calls, coalesce(sum(tokens_in), 0) AS tokens, sum(cost_usd) AS cost,
-           count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
+# kept the title they cited it under. Rolled-up days recorded the document as it was then: one
+# deleted since reads as "no document" here, as it does live. Unknown prices stay unknown: a part
+# is NULL when it has rows and none is priced, the total when no part is priced.
+_LIVE_CITED = """
+SELECT DISTINCT a.id, s.document_id,
+       CASE WHEN s.document_id IS NULL THEN s.document_title END AS deleted_title,
+       a.tokens_in + a.tokens_out AS tokens, a.cost_usd
+FROM answers AS a
+JOIN answer_sources AS s ON s.answer_id = a.id AND s.cited
+WHERE a.is_demo = :demo AND a.created_at >= :live_starts_at AND a.created_at < :ends_before
+  AND a.state <> 'in_progress'
+"""
+
+_COST_PER_DOCUMENT = f"""
+WITH parts AS (
+    SELECT r.part, d.id AS document_id, CASE WHEN d.id IS NULL THEN r.document_title END AS deleted_title,
+           r.items, r.tokens, r.cost_usd, r.unpriced
+    FROM (SELECT * FROM rollup_document_cost WHERE {CLOSED}) AS r
+    LEFT JOIN documents AS d ON d.id = r.document_id
+    UNION ALL
+    SELECT 'ingest', document_id, NULL, count(*), coalesce(sum(tokens_in), 0), sum(cost_usd),
+           count(*) FILTER (WHERE cost_usd IS NULL)
     FROM model_calls
-    WHERE purpose = 'ingest_embedding'
-      AND is_demo = :demo AND created_at >= :starts_at AND created_at < :ends_before
+    WHERE purpose = 'ingest_embedding' AND {LIVE_CALLS}
+    GROUP BY document_id
+    UNION ALL
+    SELECT 'answers', document_id, deleted_title, count(*), coalesce(sum(tokens), 0), sum(cost_usd),
+           count(*) FILTER (WHERE cost_usd IS NULL)
+    FROM ({_LIVE_CITED}) AS c
+    GROUP BY 2, 3
+), ingest AS (
+    SELECT document_id, sum(items) AS calls, sum(tokens) AS tokens, sum(cost_usd) AS cost,
+           sum(unpriced) AS unpriced
+    FROM parts WHERE part = 'ingest'
     GROUP BY document_id
 ), cited AS (
-    SELECT c.document_id, c.deleted_title, count(*) AS answers, coalesce(sum(c.tokens), 0) AS tokens,
-           sum(c.cost_usd) AS cost, count(*) FILTER (WHERE c.cost_usd IS NULL) AS unpriced
-    FROM (
-        SELECT DISTINCT a.id, s.document_id,
-               CASE WHEN s.document_id IS NULL THEN s.document_title END AS deleted_title,
-               a.tokens_in + a.tokens_out AS tokens, a.cost_usd
-        FROM answers AS a
-        JOIN answer_sources AS s ON s.answer_id = a.id AND s.cited
-        WHERE a.is_demo = :demo AND a.created_at >= :starts_at AND a.created_at < :ends_before
-          AND a.state <> 'in_progress'
-    ) AS c
+    SELECT document_id, deleted_title, sum(items) AS answers, sum(tokens) AS tokens, sum(cost_usd) AS cost,
+           sum(unpriced) AS unpriced
+    FROM parts WHERE part = 'answers'
     GROUP BY 1, 2
 ), costs AS (
     SELECT coalesce(i.document_id, c.document_id) AS document_id,
@@ -198,7 +215,8 @@ def cost_per_document(engine: Engine, period: Period) -> pd.DataFrame:
     answers of unknown cost). Costs are NaN when unknown. An answer citing two documents counts in
     full for both. Most expensive first, then most tokens.
     """
-    return query_frame(engine, _COST_PER_DOCUMENT, period.params(), dtypes={"document_id": "Int64"})
+    params = rollup_params(engine, period)
+    return query_frame(engine, _COST_PER_DOCUMENT, params, dtypes={"document_id": "Int64"})
 
 
 def _per(cost: float, count: int) -> float | None:

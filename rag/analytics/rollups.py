@@ -1,19 +1,23 @@
 """Per-day rollups of closed UTC days, so a page reads 30 small row sets instead of every row.
 
-A day is closed once it is over (UTC): its rows no longer change, except in four ways handled
+A day is closed once it is over (UTC): its rows no longer change, except in the ways handled
 here or in the database. Demo data writes past days and removes them: rag/demo/generate.py calls
 `invalidate_rollups` for demo rows. Feedback may come days after its answer: a trigger (migration
 0005) forgets the answer's day. An answer still in progress when its day closed is left out of the
-figures until it finishes: another trigger (migration 0010) then forgets its day. Deleting a
-document keeps its citations (answers recorded their titles). Today, and any later day, is always
-read live from the raw tables.
+figures until it finishes: another trigger (migration 0010) then forgets its day. Ingestion calls
+given their document on a later day: a third (migration 0012). Deleting a document keeps its
+citations (answers recorded their titles); reads map a document that is gone to "deleted". Today,
+and any later day, is always read live from the raw tables.
 
-The first view of a period computes its missing days (one scan of them); later views read rollups.
+A worker rolls up every closed day ahead of time (`roll_up_closed_days`, a periodic job of
+`python -m rag worker`), so a page finds them done. A page still computes any day that is missing
+(`ensure_rollups`): without a worker, or a day a trigger forgot since the worker's last run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -24,6 +28,10 @@ from rag.analytics.period import Period
 from rag.analytics.rollup_sql import COMPUTE, TABLES
 
 LOCK = 27491  # pg_advisory_xact_lock(LOCK, is_demo): one writer of a kind of rows' rollups at a time
+CATCH_UP = 2  # pg_try_advisory_lock(LOCK, CATCH_UP): one worker catches up at a time, the others skip
+# Days a worker computes per transaction: a page that finds a day missing waits for the lock at most
+# this long (about 0.3 s a day at 33,000 answers a day).
+BATCH_DAYS = 7
 _DAY = timedelta(days=1)
 
 # What the read queries filter on: rolled-up days, and the raw rows of the days still open.
@@ -42,6 +50,27 @@ FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp), interv
 WHERE NOT EXISTS (SELECT 1 FROM rollup_days AS r WHERE r.is_demo = :demo AND r.day = g.day::date)
 ORDER BY 1
 """
+
+
+# The first day with a row of a kind: no day before it needs a rollup.
+_OLDEST = """
+SELECT (least((SELECT min(created_at) FROM answers WHERE is_demo = :demo),
+              (SELECT min(created_at) FROM model_calls WHERE is_demo = :demo)) AT TIME ZONE 'UTC')::date
+"""
+
+
+@dataclass(frozen=True)
+class CaughtUp:
+    """The days `roll_up_closed_days` computed, or `skipped` when another worker was at it."""
+
+    real: list[date] = field(default_factory=list)
+    demo: list[date] = field(default_factory=list)
+    skipped: bool = False
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return "another worker is rolling up the analytics"
+        return f"rolled up {len(self.real)} real and {len(self.demo)} demo day(s)"
 
 
 def today() -> date:
@@ -70,19 +99,69 @@ def ensure_rollups(engine: Engine, period: Period) -> list[date]:
     One transaction under an advisory lock: a concurrent caller waits, then finds the days done.
     """
     last = min(period.end, today() - _DAY)
-    if last < period.start:
+    if last < period.start or not _missing(engine, period.start, last, demo=period.demo):
         return []
-    bounds = {"first": period.start, "last": last, "demo": period.demo}
+    return _roll_up(engine, period.start, last, demo=period.demo)
+
+
+def roll_up_closed_days(engine: Engine, *, batch_days: int = BATCH_DAYS) -> CaughtUp:
+    """Roll up every closed day since the first row, real and demo, that is not yet: the worker's
+    periodic job, so page views find them done. Newest days first, `batch_days` per transaction.
+
+    When nothing is missing this is four small indexed queries. Returns at once, `skipped`, while
+    another process runs it.
+    """
+    if batch_days < 1:
+        raise ValueError(f"batch_days must be at least 1, not {batch_days}")
+    key = {"lock": LOCK, "key": CATCH_UP}
+    # A session lock on a connection of its own, held across the batches' transactions.
+    with engine.connect() as guard:
+        taken = guard.execute(sa.text("SELECT pg_try_advisory_lock(:lock, :key)"), key).scalar_one()
+        guard.commit()
+        if not taken:
+            return CaughtUp(skipped=True)
+        try:
+            real = _catch_up(engine, demo=False, batch_days=batch_days)
+            demo = _catch_up(engine, demo=True, batch_days=batch_days)
+        finally:
+            guard.execute(sa.text("SELECT pg_advisory_unlock(:lock, :key)"), key)
+            guard.commit()
+    return CaughtUp(real, demo)
+
+
+def first_day(engine: Engine, *, demo: bool) -> date | None:
+    """The UTC day of the first answer or model call of a kind (None: there is none)."""
     with engine.connect() as conn:
-        if not conn.execute(sa.text(_MISSING), bounds).first():
-            return []
+        day: date | None = conn.execute(sa.text(_OLDEST), {"demo": demo}).scalar_one()
+    return day
+
+
+def _catch_up(engine: Engine, *, demo: bool, batch_days: int) -> list[date]:
+    first = first_day(engine, demo=demo)
+    last = today() - _DAY
+    if first is None or first > last:
+        return []
+    missing = _missing(engine, first, last, demo=demo)
+    computed: list[date] = []
+    for end in range(len(missing), 0, -batch_days):
+        batch = missing[max(end - batch_days, 0) : end]
+        computed += _roll_up(engine, batch[0], batch[-1], demo=demo)
+    return sorted(computed)
+
+
+def _missing(engine: Engine, first: date, last: date, *, demo: bool) -> list[date]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.text(_MISSING), {"first": first, "last": last, "demo": demo}).scalars())
+
+
+def _roll_up(engine: Engine, first: date, last: date, *, demo: bool) -> list[date]:
+    """Compute the days from `first` to `last` still missing once the lock is held; returns them."""
     with engine.begin() as conn:
-        conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": LOCK, "demo": int(period.demo)}
-        )
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": LOCK, "demo": int(demo)})
+        bounds = {"first": first, "last": last, "demo": demo}
         missing = list(conn.execute(sa.text(_MISSING), bounds).scalars())
-        for first, end in _runs(missing):
-            _compute(conn, first, end, demo=period.demo)
+        for start, end in _runs(missing):
+            _compute(conn, start, end, demo=demo)
     return missing
 
 
