@@ -1,7 +1,9 @@
 """The offline answerer: quotes the retrieved sentences that best answer the question, cited.
 
 No LLM. Each candidate sentence is embedded with the knowledge base's own embedder and scored
-by its similarity to the question, blended with the score of the passage it came from.
+by its similarity to the question, blended with the score of the passage it came from. Sentence
+vectors are kept in a bounded cache on the answerer (one per console, so per process): the same
+passages come back for many questions, and embedding their sentences is most of an answer's time.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rag.providers.embedder import Embedder, timed_embed
 from rag.providers.generator import AnswerRequest, Generation, Source, Usage
+from rag.providers.vector_cache import VectorCache
 from rag.text.sentences import split_sentences
 from rag.text.tokens import count_tokens
 from rag.usage.calls import CallRecord
@@ -22,6 +26,7 @@ MAX_SENTENCES = 3
 MIN_WORDS = 3
 NEAR_BEST = 0.12  # keep sentences scoring within this of the best one
 PASSAGE_WEIGHT = 0.3
+SENTENCE_CACHE_ENTRIES = 10_000  # about 15 MB of 384-dimension vectors, 60 MB of 1536
 
 
 @dataclass(frozen=True)
@@ -35,8 +40,9 @@ class ExtractiveGenerator:
     mode = "offline"
     model = "extractive"
 
-    def __init__(self, *, embedder: Embedder) -> None:
+    def __init__(self, *, embedder: Embedder, cache_entries: int = SENTENCE_CACHE_ENTRIES) -> None:
         self._embedder = embedder
+        self.sentence_vectors = VectorCache(max_entries=cache_entries)
 
     def generate(self, request: AnswerRequest) -> Generation:
         calls: list[CallRecord] = []
@@ -51,19 +57,27 @@ class ExtractiveGenerator:
         candidates = _candidates(request.passages)
         if not candidates:
             return []
-        batch = timed_embed(
-            self._embedder,
-            [request.question] + [c.text for c in candidates],
-            purpose="answer_embedding",
-            calls=calls,
-        )
-        similarity = batch.vectors[1:] @ batch.vectors[0]
+        question, sentences = self._vectors(request.question, [c.text for c in candidates], calls)
+        similarity = sentences @ question
         passage_scores = np.array([c.passage.score for c in candidates])
         scores = (1 - PASSAGE_WEIGHT) * similarity + PASSAGE_WEIGHT * passage_scores
         best = float(scores.max())
         ranked = [candidates[i] for i in np.argsort(-scores) if scores[i] >= best - NEAR_BEST]
         chosen = ranked[:MAX_SENTENCES]
         return sorted(chosen, key=lambda c: (c.passage.number, c.order))
+
+    def _vectors(
+        self, question: str, sentences: list[str], calls: list[CallRecord]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The question's vector and the sentences', embedding only the sentences not cached."""
+        known = self.sentence_vectors.get_many(sentences)
+        missing = [text for text, vector in zip(sentences, known, strict=True) if vector is None]
+        # One call for the question and the sentences missing: a model call has its own overhead.
+        batch = timed_embed(self._embedder, [question, *missing], purpose="answer_embedding", calls=calls)
+        self.sentence_vectors.put_many(missing, batch.vectors[1:])
+        fresh = iter(batch.vectors[1:])
+        rows = [vector if vector is not None else next(fresh) for vector in known]
+        return batch.vectors[0], np.stack(rows)
 
 
 def _candidates(passages: Sequence[Source]) -> list[Candidate]:
