@@ -134,3 +134,17 @@ def test_empty_sections_make_no_chunks() -> None:
 def test_overlap_must_be_smaller_than_the_window() -> None:
     with pytest.raises(ValueError, match="overlap < max_tokens"):
         chunk_sections([Section("text")], max_tokens=50, overlap=50)
+
+
+def test_a_table_section_is_never_joined_to_its_neighbours() -> None:
+    sections = [
+        Section("Plans are billed monthly.", heading="Pricing"),
+        Section("plan: Team | price: 39\n\nplan: Business | price: 99", heading="Pricing", kind="table"),
+        Section("plan: Enterprise | price: 299", heading="Pricing", kind="table"),
+        Section("Prices exclude VAT.", heading="Pricing"),
+    ]
+    text = joined_text(sections)
+    chunks = chunk_sections(sections, max_tokens=200, overlap=40)
+    assert [c.text for c in chunks] == [s.text for s in sections]
+    assert all(text[c.char_start : c.char_end] == c.text for c in chunks)
+    assert [c.position for c in chunks] == [0, 1, 2, 3]

@@ -1,4 +1,4 @@
-"""CSV: each row as `column: value` pairs, fifty rows to a section."""
+"""CSV: each row as `column: value` pairs, a passage of its own or shared with a few short neighbours."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from rag.errors import RejectedFile
 from rag.parsing.document import ParsedDocument, Section
 from rag.parsing.normalize import collapse_whitespace
+from rag.parsing.tables import column_names, group_rows, holds_figures, render_row
 
-ROWS_PER_SECTION = 50
 MAX_ROWS = 200_000
 MAX_TEXT_CHARS = 20_000_000
 _SNIFF_CHARS = 16_384
@@ -22,11 +22,14 @@ def parse_csv(text: str) -> ParsedDocument:
     dialect = _dialect(text)
     _check_row_count(text, dialect)
     rows = _rows(text, dialect)
-    header = next(rows, None)
-    if header is None:
+    first = next(rows, None)
+    if first is None:
         return ParsedDocument(title="", kind="csv", sections=[])
-    columns = [name or f"column {i}" for i, name in enumerate(header, start=1)]
-    sections = list(_sections(_render(columns, row) for row in rows))
+    # A first row of names is the header; one holding figures is data (a file without a header).
+    header = None if holds_figures(first) else column_names(first)
+    if header is None:
+        rows = itertools.chain([first], rows)
+    sections = list(_sections(render_row(header, row) for row in rows))
     if not sections:
         raise RejectedFile("The CSV has a header row but no data rows.")
     return ParsedDocument(title="", kind="csv", sections=sections)
@@ -71,25 +74,18 @@ def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def _render(columns: list[str], row: list[str]) -> str:
-    names = columns + [f"column {i}" for i in range(len(columns) + 1, len(row) + 1)]
-    return "; ".join(f"{name}: {value}" for name, value in zip(names, row, strict=False) if value)
-
-
 def _sections(lines: Iterator[str]) -> Iterator[Section]:
-    batch: list[str] = []
-    first = count = chars = 0
-    for count, line in enumerate(lines, start=1):
+    for group in group_rows(_bounded(lines)):
+        heading = f"row {group.first}" if group.first == group.last else f"rows {group.first}–{group.last}"
+        yield Section(text=group.text, heading=heading, kind="table")
+
+
+def _bounded(lines: Iterator[str]) -> Iterator[str]:
+    chars = 0
+    for line in lines:
         chars += len(line) + 1
         if chars > MAX_TEXT_CHARS:
             raise RejectedFile(
                 "The CSV holds more than 20 MB of text; split it into smaller files and upload them."
             )
-        if not batch:
-            first = count
-        batch.append(line)
-        if len(batch) == ROWS_PER_SECTION:
-            yield Section(text="\n".join(batch), heading=f"rows {first}–{count}")
-            batch = []
-    if batch:
-        yield Section(text="\n".join(batch), heading=f"rows {first}–{count}")
+        yield line

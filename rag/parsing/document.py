@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+# "table": rows of one table, each row carrying its header; the chunker keeps such a section a
+# passage of its own instead of running it into the text around it.
+SectionKind = Literal["text", "table"]
 
 
 @dataclass(frozen=True)
 class Section:
-    """A run of text from one place in the source: a page, or the part under a heading."""
+    """A run of text from one place in the source: a page, the part under a heading, or table rows."""
 
     text: str
     page: int | None = None
     heading: str | None = None
+    kind: SectionKind = "text"
 
 
 @dataclass(frozen=True)

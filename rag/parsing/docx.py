@@ -1,4 +1,8 @@
-"""Word (.docx): paragraphs and tables grouped under their headings, after a zip-bomb check."""
+"""Word (.docx): paragraphs grouped under their headings, after a zip-bomb check.
+
+A data table becomes row passages that carry its header row (rag.parsing.tables), under the
+current heading.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from collections.abc import Iterator
 
 import docx
 from docx.document import Document
+from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from rag.errors import RejectedFile
 from rag.parsing.document import ParsedDocument, Section
 from rag.parsing.normalize import collapse_whitespace, normalize_text
+from rag.parsing.tables import table_sections, text_lines
 
 _MAX_ENTRIES = 1_000
 _MAX_UNCOMPRESSED = 200 * 1024 * 1024
@@ -123,7 +129,14 @@ def _sections(document: Document) -> Iterator[Section]:
     lines: list[str] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            lines.extend(_table_lines(block))
+            rows = _table_rows(block)
+            if (tables := table_sections(rows, header=_marked_header(block), heading=heading)) is None:
+                lines.extend(text_lines(rows))
+                continue
+            if section := _section(lines, heading):
+                yield section
+            yield from tables
+            lines = []
         elif _is_heading(block) and (text := collapse_whitespace(block.text)):
             if section := _section(lines, heading):
                 yield section
@@ -144,7 +157,8 @@ def _is_heading(paragraph: Paragraph) -> bool:
     return bool(name) and str(name).startswith(("Heading", "Title"))
 
 
-def _table_lines(table: Table) -> Iterator[str]:
+def _table_rows(table: Table) -> list[list[str]]:
+    rows = []
     for row in table.rows:
         cells: list[str] = []
         previous = None
@@ -153,5 +167,11 @@ def _table_lines(table: Table) -> Iterator[str]:
             if cell._tc is not previous:
                 cells.append(collapse_whitespace(cell.text))
             previous = cell._tc
-        if any(cells):
-            yield " | ".join(cells)
+        rows.append(cells)
+    return rows
+
+
+def _marked_header(table: Table) -> bool | None:
+    """True when Word repeats the first row as a header on every page; otherwise its cells decide."""
+    properties = table.rows[0]._tr.trPr if table.rows else None
+    return True if properties is not None and properties.find(qn("w:tblHeader")) is not None else None

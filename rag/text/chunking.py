@@ -1,13 +1,18 @@
 """Token windows over a document's text that end on sentence boundaries where they can.
 
-Sections are joined in order; a chunk may span sections (its location says so). Each chunk has
-at most `max_tokens` tokens (cl100k_base) and starts `overlap` tokens or fewer before the previous
-one ended, at a sentence start when one is near enough.
+Sections are joined in order; a chunk may span sections (its location says so), except that a
+table section (rows carrying their header) is a passage of its own: run into the text around it,
+a row would share its vector with unrelated sentences. Each chunk has at most `max_tokens` tokens
+(cl100k_base) and starts `overlap` tokens or fewer before the previous one ended, at a sentence
+start when one is near enough.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.parsing.document import Section
@@ -36,6 +41,33 @@ def joined_text(sections: list[Section]) -> str:
 def chunk_sections(sections: list[Section], *, max_tokens: int, overlap: int) -> list[Chunk]:
     if not 0 <= overlap < max_tokens:
         raise ValueError("expected 0 <= overlap < max_tokens")
+    chunks: list[Chunk] = []
+    offset = 0
+    for run in _runs(sections):
+        for chunk in _chunk_run(run, max_tokens, overlap):
+            chunks.append(
+                dataclasses.replace(
+                    chunk,
+                    position=len(chunks),
+                    char_start=chunk.char_start + offset,
+                    char_end=chunk.char_end + offset,
+                )
+            )
+        offset += len(joined_text(run)) + len(SEPARATOR)
+    return chunks
+
+
+def _runs(sections: list[Section]) -> Iterator[list[Section]]:
+    """Consecutive text sections together; each table section alone."""
+    for is_table, group in itertools.groupby(sections, key=lambda s: s.kind == "table"):
+        if is_table:
+            yield from ([s] for s in group)
+        else:
+            yield list(group)
+
+
+def _chunk_run(sections: list[Section], max_tokens: int, overlap: int) -> list[Chunk]:
+    """Chunks of the joined text of `sections`, offsets into that text."""
     text = joined_text(sections)
     tokens = encoding().encode(text, disallowed_special=())
     if not tokens:
