@@ -37,7 +37,7 @@ def passage(
         ([passage(1, 0.1, coverage=0.8), passage(2, 0.2)], [1], "high"),  # its words alone
         ([passage(1, 0.35, coverage=0.45), passage(2, 0.35)], [1], "low"),  # meaning and some words
         ([passage(1, 0.35, ranks=(5, 2)), passage(2, 0.5, ranks=(None, 1))], [2], "high"),
-        ([passage(1, 0.35, ranks=(5, 2)), passage(2, 0.1, ranks=(1, 1))], [1], "low"),  # keyword rank
+        ([passage(1, 0.35, ranks=(5, 2)), passage(2, 0.1, ranks=(1, 1))], [], None),  # ranks alone
         ([passage(1, 0.35), passage(2, 0.1, coverage=0.45)], [], None),  # one signal each: nothing
     ],
 )
@@ -120,7 +120,7 @@ def test_weak_evidence_gives_an_answer_marked_low_confidence(make_console: Conso
         generator=ExtractiveGenerator(embedder=embedder),
         MIN_RELEVANCE="0.95",  # nothing is strong on cosine ...
         LOW_RELEVANCE="0.2",
-        MIN_KEYWORD_COVERAGE="1",  # ... nor on its words
+        # ... nor on its words (MIN_KEYWORD_COVERAGE 0.6): the passage holds 45% of their weight
     )
     assert ingest_file(console, "errors.md", ERRORS, user="km").ok
     text, result = ask(console, "How do I fix the sync token expired error?")
@@ -136,7 +136,6 @@ def test_a_low_confidence_answer_is_listed_on_the_unanswered_page(make_console: 
         generator=ExtractiveGenerator(embedder=embedder),
         MIN_RELEVANCE="0.95",
         LOW_RELEVANCE="0.2",
-        MIN_KEYWORD_COVERAGE="1",
     )
     assert ingest_file(console, "errors.md", ERRORS, user="km").ok
     _, result = ask(console, "How do I fix the sync token expired error?")

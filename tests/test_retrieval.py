@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from rag.ingest.pipeline import ingest_file
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import retrieve
+from rag.retrieval.search import COMMON_FLOOR, retrieve
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -112,7 +112,7 @@ def test_any_question_text_is_safe_for_full_text_search(make_console: ConsoleFac
 
 def test_keyword_candidates_come_from_the_questions_less_common_words(make_console: ConsoleFactory) -> None:
     console = make_console()
-    for i in range(40):
+    for i in range(COMMON_FLOOR + 10):  # common: in more chunks than the floor, and than 5%
         ingest_file(
             console,
             f"d{i}.md",

@@ -6,10 +6,11 @@ answer, and meaning and words agreeing on a passage count for something.
 
 - **Strong**: cosine >= MIN_RELEVANCE, or the passage holds most of the question's word weight
   (keyword coverage >= MIN_KEYWORD_COVERAGE).
-- **Weak**: cosine >= LOW_RELEVANCE *and* some keyword evidence for the same passage (coverage of
-  at least two thirds of MIN_KEYWORD_COVERAGE, or a place among the keyword leg's first
-  KEYWORD_RANK). Either signal alone is common for questions the documents do not answer (the
-  product's name is everywhere; a nearby topic is close in meaning); both on one passage rarely.
+- **Weak**: cosine >= LOW_RELEVANCE *and* a good part of the question's words in the same passage
+  (keyword coverage of at least two thirds of MIN_KEYWORD_COVERAGE). Either signal alone is common
+  for questions the documents do not answer (the product's name is everywhere; a nearby topic is
+  close in meaning); both on one passage rarely. (A place among the keyword leg's first few says
+  little in a small library, where every passage sharing a word ranks.)
 
 Strong passages give an answer of high confidence; with only weak ones the answer is given from
 them and marked low confidence (shown to the agent, listed on the Unanswered page); with neither,
@@ -25,7 +26,6 @@ from typing import Literal
 from rag.retrieval.passage import Passage
 
 Confidence = Literal["high", "low"]
-KEYWORD_RANK = 3
 LOW_COVERAGE_SHARE = 2 / 3
 
 
@@ -55,7 +55,5 @@ def _strong(p: Passage, levels: GateLevels) -> bool:
 
 
 def _weak(p: Passage, levels: GateLevels) -> bool:
-    words = p.keyword_coverage >= levels.min_keyword_coverage * LOW_COVERAGE_SHARE or (
-        p.keyword_rank is not None and p.keyword_rank <= KEYWORD_RANK
-    )
+    words = p.keyword_coverage >= levels.min_keyword_coverage * LOW_COVERAGE_SHARE
     return p.score >= levels.low_relevance and words

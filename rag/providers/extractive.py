@@ -62,8 +62,16 @@ class ExtractiveGenerator:
         passage_scores = np.array([c.passage.score for c in candidates])
         scores = (1 - PASSAGE_WEIGHT) * similarity + PASSAGE_WEIGHT * passage_scores
         best = float(scores.max())
-        ranked = [candidates[i] for i in np.argsort(-scores) if scores[i] >= best - NEAR_BEST]
+        order = list(np.argsort(-scores))
+        ranked = [candidates[i] for i in order if scores[i] >= best - NEAR_BEST]
         chosen = ranked[:MAX_SENTENCES]
+        # Retrieval's first passage (meaning and words together) always speaks: sentence similarity
+        # alone can prefer a near miss ("$390 per year" for a monthly price) over the passage that
+        # holds the answer, such as a table row.
+        top = min(c.passage.number for c in candidates)
+        if not any(c.passage.number == top for c in chosen):
+            first = next(candidates[i] for i in order if candidates[i].passage.number == top)
+            chosen = [*chosen[: MAX_SENTENCES - 1], first]
         return sorted(chosen, key=lambda c: (c.passage.number, c.order))
 
     def _vectors(

@@ -24,6 +24,9 @@ from rag.retrieval.passage import Passage
 # shares only common words with the question almost never ranks high, and skipping those chunks
 # keeps the query from scoring half the collection. With no less common lexeme, all count.
 COMMON_SHARE = 0.05
+# In a small library every word is in 5% of the chunks ("team" in 3 of 45): up to this many chunks a
+# lexeme still finds candidates, which costs little at that size.
+COMMON_FLOOR = 50
 
 
 def retrieve(
@@ -78,6 +81,7 @@ def query_values(
         "wd": params.dense_weight,
         "wk": params.keyword_weight,
         "common": COMMON_SHARE,
+        "common_floor": COMMON_FLOOR,
     }
 
 
@@ -132,7 +136,8 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
         "FROM lexemes l CROSS JOIN stats s CROSS JOIN LATERAL (SELECT count(*)::float AS df FROM chunks c "
         "WHERE c.knowledge_base_id = :kb AND c.tsv @@ quote_literal(l.lexeme)::tsquery) AS df), "
         "query AS (SELECT coalesce("
-        "string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE df > 0 AND df <= :common * n), "
+        "string_agg(quote_literal(lexeme), ' | ') "
+        "FILTER (WHERE df > 0 AND df <= greatest(:common * n, :common_floor)), "
         "string_agg(quote_literal(lexeme), ' | '))::tsquery AS q, array_agg(lexeme) AS words FROM terms), "
     )
     keyword = (
