@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer import prepare, stream
 from rag.errors import RejectedFile
 from rag.evaluation import evaluate, load_golden_set
 from rag.ingest.batch import ingest_paths, sample_files
 from rag.ingest.pipeline import ingest_file
 from rag.library.documents import list_documents
+from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval import retrieve
 from tests.conftest import ConsoleFactory
@@ -95,9 +97,15 @@ def test_a_question_about_one_table_row_finds_that_row(
     golden = next(
         q for q in SAMPLE_QUESTIONS if q["question"] == "How much does the Team plan cost per month?"
     )
-    params = dataclasses.replace(console.settings.retrieval, mode="dense")
     vectors = local_embedder.embed([golden["question"]]).vectors
-    best = retrieve(console.engine, console.kb, [golden["question"]], vectors, params)[0]
-    assert best.document == "pricing plans" and best.location == "row 2"
-    assert best.text.startswith("plan: Team | ") and golden["answer_contains"] in best.text
-    assert best.score >= console.settings.min_relevance
+    for mode in ("dense", "hybrid"):
+        params = dataclasses.replace(console.settings.retrieval, mode=mode)
+        best = retrieve(console.engine, console.kb, [golden["question"]], vectors, params)[0]
+        assert best.document == "pricing plans" and best.location == "row 2", mode
+        assert best.text.startswith("plan: Team | ") and golden["answer_contains"] in best.text
+        assert best.score >= console.settings.min_relevance
+    # And the offline answerer quotes it (not the refund policy's "$390 per year" alone).
+    offline = dataclasses.replace(console, generator=ExtractiveGenerator(embedder=local_embedder))
+    answer = prepare(offline, golden["question"], user="agent")
+    text = "".join(stream(answer))
+    assert answer.answered and answer.confidence == "high" and golden["answer_contains"] in text
