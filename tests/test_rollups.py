@@ -258,13 +258,14 @@ def test_the_worker_job_does_nothing_when_no_day_is_missing(log: Log) -> None:
 
 
 def test_only_one_worker_catches_up_at_a_time(log: Log) -> None:
-    with log.engine.connect() as other:
-        other.execute(
-            sa.text("SELECT pg_advisory_lock(:lock, :key)"), {"lock": rollups.LOCK, "key": rollups.CATCH_UP}
-        )
+    with log.engine.begin() as other:  # another worker (or a page) computing: it holds both locks
+        for demo in (0, 1):
+            other.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": rollups.LOCK, "demo": demo}
+            )
         assert rollups.roll_up_closed_days(log.engine) == rollups.CaughtUp(skipped=True)
     assert rolled_up_days(log.engine) == []
-    assert rollups.roll_up_closed_days(log.engine).real  # the lock went with its session
+    assert rollups.roll_up_closed_days(log.engine).real  # the lock went with its transaction
 
 
 def test_a_page_computes_a_day_forgotten_since_the_worker_ran(

@@ -28,7 +28,6 @@ from rag.analytics.period import Period
 from rag.analytics.rollup_sql import COMPUTE, TABLES
 
 LOCK = 27491  # pg_advisory_xact_lock(LOCK, is_demo): one writer of a kind of rows' rollups at a time
-CATCH_UP = 2  # pg_try_advisory_lock(LOCK, CATCH_UP): one worker catches up at a time, the others skip
 # Days a worker computes per transaction: a page that finds a day missing waits for the lock at most
 # this long (about 0.3 s a day at 33,000 answers a day).
 BATCH_DAYS = 7
@@ -61,7 +60,8 @@ SELECT (least((SELECT min(created_at) FROM answers WHERE is_demo = :demo),
 
 @dataclass(frozen=True)
 class CaughtUp:
-    """The days `roll_up_closed_days` computed, or `skipped` when another worker was at it."""
+    """The days `roll_up_closed_days` computed, or `skipped` when another worker (or a page) was at
+    them: it holds the rollup lock, and this one does not wait for it."""
 
     real: list[date] = field(default_factory=list)
     demo: list[date] = field(default_factory=list)
@@ -101,7 +101,9 @@ def ensure_rollups(engine: Engine, period: Period) -> list[date]:
     last = min(period.end, today() - _DAY)
     if last < period.start or not _missing(engine, period.start, last, demo=period.demo):
         return []
-    return _roll_up(engine, period.start, last, demo=period.demo)
+    computed = _roll_up(engine, period.start, last, demo=period.demo, wait=True)
+    assert computed is not None  # waited for the lock
+    return computed
 
 
 def roll_up_closed_days(engine: Engine, *, batch_days: int = BATCH_DAYS) -> CaughtUp:
@@ -113,19 +115,10 @@ def roll_up_closed_days(engine: Engine, *, batch_days: int = BATCH_DAYS) -> Caug
     """
     if batch_days < 1:
         raise ValueError(f"batch_days must be at least 1, not {batch_days}")
-    key = {"lock": LOCK, "key": CATCH_UP}
-    # A session lock on a connection of its own, held across the batches' transactions.
-    with engine.connect() as guard:
-        taken = guard.execute(sa.text("SELECT pg_try_advisory_lock(:lock, :key)"), key).scalar_one()
-        guard.commit()
-        if not taken:
-            return CaughtUp(skipped=True)
-        try:
-            real = _catch_up(engine, demo=False, batch_days=batch_days)
-            demo = _catch_up(engine, demo=True, batch_days=batch_days)
-        finally:
-            guard.execute(sa.text("SELECT pg_advisory_unlock(:lock, :key)"), key)
-            guard.commit()
+    real, real_skipped = _catch_up(engine, demo=False, batch_days=batch_days)
+    demo, demo_skipped = _catch_up(engine, demo=True, batch_days=batch_days)
+    if (real_skipped or demo_skipped) and not (real or demo):
+        return CaughtUp(skipped=True)
     return CaughtUp(real, demo)
 
 
@@ -136,17 +129,21 @@ def first_day(engine: Engine, *, demo: bool) -> date | None:
     return day
 
 
-def _catch_up(engine: Engine, *, demo: bool, batch_days: int) -> list[date]:
+def _catch_up(engine: Engine, *, demo: bool, batch_days: int) -> tuple[list[date], bool]:
+    """The days computed, and whether a batch was left to someone else already computing."""
     first = first_day(engine, demo=demo)
     last = today() - _DAY
     if first is None or first > last:
-        return []
+        return [], False
     missing = _missing(engine, first, last, demo=demo)
     computed: list[date] = []
     for end in range(len(missing), 0, -batch_days):
         batch = missing[max(end - batch_days, 0) : end]
-        computed += _roll_up(engine, batch[0], batch[-1], demo=demo)
-    return sorted(computed)
+        done = _roll_up(engine, batch[0], batch[-1], demo=demo)
+        if done is None:  # another worker (or a page) holds the lock: it is at these days
+            return sorted(computed), True
+        computed += done
+    return sorted(computed), False
 
 
 def _missing(engine: Engine, first: date, last: date, *, demo: bool) -> list[date]:
@@ -154,10 +151,18 @@ def _missing(engine: Engine, first: date, last: date, *, demo: bool) -> list[dat
         return list(conn.execute(sa.text(_MISSING), {"first": first, "last": last, "demo": demo}).scalars())
 
 
-def _roll_up(engine: Engine, first: date, last: date, *, demo: bool) -> list[date]:
-    """Compute the days from `first` to `last` still missing once the lock is held; returns them."""
+def _roll_up(engine: Engine, first: date, last: date, *, demo: bool, wait: bool = False) -> list[date] | None:
+    """Compute the days from `first` to `last` still missing once the lock is held; returns them.
+
+    A page waits for the lock (then finds the days done); the worker does not (None: someone else
+    is at them). One transaction on one pooled connection: a pool of a single connection suffices.
+    """
     with engine.begin() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), {"lock": LOCK, "demo": int(demo)})
+        key = {"lock": LOCK, "demo": int(demo)}
+        if wait:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock, :demo)"), key)
+        elif not conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:lock, :demo)"), key).scalar_one():
+            return None
         bounds = {"first": first, "last": last, "demo": demo}
         missing = list(conn.execute(sa.text(_MISSING), bounds).scalars())
         for start, end in _runs(missing):
