@@ -7,8 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +17,15 @@ import openai
 import pytest
 import sqlalchemy as sa
 import streamlit as st
-import uvicorn
 from streamlit.testing.v1 import AppTest
 
 from rag.analytics import Period, cost_totals
-from rag.api import create_app
 from rag.auth import add_user, set_active
 from rag.auth.api_keys import create_api_key, revoke_api_key
 from rag.console import Console
 from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
+from tests.api_server import serving_api
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 from tests.test_pages import app_env
@@ -69,19 +66,8 @@ def api(make_console: ConsoleFactory) -> Iterator[Api]:
     )
     assert ingest_file(console, "returns.md", RETURNS, user="km").ok
     add_user(console.engine, OWNER, "agent", actor="test")
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(console), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Api(console, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving_api(console) as base_url:
+        yield Api(console, base_url)
 
 
 def error_of(response: httpx.Response) -> str:

@@ -19,16 +19,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from playwright.sync_api import Dialog, Error, Locator, Page, expect, sync_playwright
 
-from rag.api import create_app
 from rag.auth import add_user
 from rag.auth.api_keys import create_api_key
 from rag.console import Console
 from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.generator import AnswerRequest, Generation
+from tests.api_server import serving_api
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
@@ -61,19 +60,6 @@ class Site:
     api: str
     page: str  # the host page with the right key
     wrong_key_page: str
-
-
-def _serve_api(console: Console) -> tuple[uvicorn.Server, threading.Thread, int]:
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(console), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.02)
-    return server, thread, server.servers[0].sockets[0].getsockname()[1]
 
 
 class PacedGenerator:
@@ -117,22 +103,19 @@ def site(make_console: ConsoleFactory, tmp_path: Path) -> Iterator[Site]:
     key, _ = create_api_key(
         console.engine, name="intranet widget", owner=OWNER, knowledge_base=console.kb.name, actor="test"
     )
-    server, thread, port = _serve_api(console)
-    api = f"http://127.0.0.1:{port}"
-    pages = tmp_path / "site"
-    pages.mkdir()
-    (pages / "index.html").write_text(PAGE.format(api=api, key=key, title=TITLE), encoding="utf-8")
-    (pages / "wrong.html").write_text(PAGE.format(api=api, key="kc_wrong", title=TITLE), encoding="utf-8")
-    host = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(pages)))
-    threading.Thread(target=host.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{host.server_address[1]}"
-    try:
-        yield Site(console, api, f"{origin}/index.html", f"{origin}/wrong.html")
-    finally:
-        host.shutdown()
-        host.server_close()
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_api(console) as api:
+        pages = tmp_path / "site"
+        pages.mkdir()
+        (pages / "index.html").write_text(PAGE.format(api=api, key=key, title=TITLE), encoding="utf-8")
+        (pages / "wrong.html").write_text(PAGE.format(api=api, key="kc_wrong", title=TITLE), encoding="utf-8")
+        host = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(pages)))
+        threading.Thread(target=host.serve_forever, daemon=True).start()
+        origin = f"http://127.0.0.1:{host.server_address[1]}"
+        try:
+            yield Site(console, api, f"{origin}/index.html", f"{origin}/wrong.html")
+        finally:
+            host.shutdown()
+            host.server_close()
 
 
 @pytest.fixture
