@@ -99,6 +99,20 @@ class Chunk(Base):
     tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector('english', text)", persisted=True))
 
 
+class LexemeStat(Base):
+    """How many chunks of a knowledge base hold a lexeme: BM25's document frequency, read not counted.
+
+    Kept by the triggers on chunks (migration 0014), as `KnowledgeBase.chunk_count` is.
+    """
+
+    __tablename__ = "lexeme_stats"
+    knowledge_base_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_bases.id", ondelete="CASCADE"), primary_key=True
+    )
+    lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
+    df: Mapped[int] = mapped_column(BigInteger)
+
+
 class IngestionEvent(Base):
     """Every upload attempt and how it ended, including the ones that stored nothing."""
 

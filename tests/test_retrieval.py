@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from rag.ingest.pipeline import ingest_file
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import COMMON_FLOOR, retrieve
+from rag.retrieval.search import COMMON_FLOOR, query_values, retrieval_query, retrieve
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 
@@ -131,7 +132,87 @@ def test_keyword_candidates_come_from_the_questions_less_common_words(make_conso
     passages = retrieve(
         console.engine, console.kb, [common], vectors, RetrievalParams(mode="keyword", k=3, depth=10)
     )
-    assert len(passages) == 3  # with no less common word, every match is a candidate
+    assert len(passages) == 3  # with no less common word, the rarest still finds candidates
+
+
+def test_the_candidate_budget_keeps_the_rarest_words_chunks(make_console: ConsoleFactory) -> None:
+    console = make_console()
+    for i in range(20):
+        ingest_file(
+            console,
+            f"d{i}.md",
+            f"# Note {i}\n\nThe sync client reported an error on machine {i}.".encode(),
+            user="km",
+        )
+    ingest_file(console, "quota.md", b"# Quota\n\nThe quota of the workspace is full.", user="km")
+    question = "sync client error quota"  # three words in 20 chunks, one in a single chunk
+    vectors = console.embedder.embed([question]).vectors
+    narrow = RetrievalParams(mode="keyword", k=3, depth=10, candidate_postings=5)
+    passages = retrieve(console.engine, console.kb, [question], vectors, narrow)
+    assert [p.document for p in passages] == ["Quota"]  # "sync" (in 20 chunks) would exceed 5 postings
+    wide = RetrievalParams(mode="keyword", k=3, depth=10)
+    passages = retrieve(console.engine, console.kb, [question], vectors, wide)
+    assert len(passages) == 3 and passages[0].document == "Quota"
+    common = "sync client error"
+    vectors = console.embedder.embed([common]).vectors
+    passages = retrieve(console.engine, console.kb, [common], vectors, narrow)
+    assert len(passages) == 3  # the rarest word finds candidates whatever the budget
+
+
+BM25_TEXTS = [
+    "apple banana cherry",
+    "apple apple banana date",
+    "cherry cherry cherry elder fig grape",
+    "banana kiwi",
+    "kiwi lemon mango",
+]
+
+
+def hand_bm25(lexemes: list[dict[str, int]], question: list[str]) -> tuple[list[float], list[float]]:
+    """BM25 (k1 1.2, b 0.75, lengths in lexemes) and idf coverage of each chunk, computed in Python."""
+    n = len(lexemes)
+    avgdl = sum(len(d) for d in lexemes) / n
+    df = {q: sum(q in d for d in lexemes) for q in question}
+    idf = {q: math.log(1 + (n - df[q] + 0.5) / (df[q] + 0.5)) for q in question}
+    scores = [
+        sum(idf[q] * d[q] * 2.2 / (d[q] + 1.2 * (0.25 + 0.75 * len(d) / avgdl)) for q in question if q in d)
+        for d in lexemes
+    ]
+    coverage = [sum(idf[q] for q in question if q in d) / sum(idf.values()) for d in lexemes]
+    return scores, coverage
+
+
+def test_keyword_scores_are_bm25(make_console: ConsoleFactory) -> None:
+    from rag.library.documents import NewDocument, store_document
+    from rag.text.chunking import Chunk
+
+    console = make_console(embedder=HashEmbedder(dims=16))
+    chunks = [Chunk(i, text, 3, None, None, None, 0, 0) for i, text in enumerate(BM25_TEXTS)]
+    doc = NewDocument("Fruit", "fruit.txt", "txt", "0" * 64, 0, [], "km")
+    with console.engine.begin() as conn:
+        store_document(conn, console.kb, doc, chunks, console.embedder.embed(BM25_TEXTS).vectors)
+        rows = conn.execute(
+            sa.text("SELECT c.id, u.lexeme, cardinality(u.positions) FROM chunks c, unnest(c.tsv) AS u")
+        ).all()
+        ids = conn.execute(sa.text("SELECT id FROM chunks ORDER BY position")).scalars().all()
+    lexemes: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for chunk_id, lexeme, tf in rows:
+        lexemes[chunk_id][lexeme] = tf
+    question = "apple cherry banana zucchini"  # zucchini: in no chunk, still in the idf total
+    scores, coverage = hand_bm25([lexemes[i] for i in ids], ["appl", "cherri", "banana", "zucchini"])
+    vectors = console.embedder.embed([question]).vectors
+    passages = retrieve(
+        console.engine, console.kb, [question], vectors, RetrievalParams(mode="keyword", k=4, depth=5)
+    )
+    expected = sorted((i for i in range(len(ids)) if scores[i] > 0), key=lambda i: -scores[i])
+    assert [p.chunk_id for p in passages] == [ids[i] for i in expected]
+    assert [p.keyword_coverage for p in passages] == pytest.approx([coverage[i] for i in expected])
+    params = RetrievalParams(mode="keyword", k=5, depth=5)
+    with console.engine.connect() as conn:
+        ranked = conn.execute(
+            retrieval_query(console.kb, "keyword"), query_values(console.kb, question, vectors[0], params)
+        ).all()
+    assert {r.id: r.keyword_score for r in ranked} == pytest.approx({ids[i]: scores[i] for i in expected})
 
 
 def test_a_small_knowledge_base_beside_a_large_one_still_gets_k_results(make_console: ConsoleFactory) -> None:

@@ -7,6 +7,7 @@ from typing import Literal, get_args
 
 RetrievalMode = Literal["dense", "keyword", "hybrid"]  # vectors, words, or both fused by rank
 MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+CANDIDATE_POSTINGS = 2_500
 
 
 def retrieval_mode(name: str) -> RetrievalMode:
@@ -29,6 +30,10 @@ class RetrievalParams:
     # nearest neighbours at some cost in time. At 100,000 chunks bench/retrieval.py measured
     # recall@10 0.931 / 0.959 / 0.968 for 64 / 100 / 128, at 3.3 / 3.4 / 3.6 ms (p50, halfvec).
     ef_search: int = 128
+    # The keyword leg's candidates are the chunks holding the question's rarest lexemes, taken
+    # rarest first while their document frequencies sum to at most this (the rarest always counts):
+    # the work stays bounded however large the collection. bench/keyword.py measured it.
+    candidate_postings: int = CANDIDATE_POSTINGS
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -37,3 +42,5 @@ class RetrievalParams:
             raise ValueError("expected 1 <= k <= depth")
         if not 1 <= self.ef_search <= 1000:
             raise ValueError("expected 1 <= ef_search <= 1000")
+        if self.candidate_postings < 1:
+            raise ValueError("expected candidate_postings >= 1")
