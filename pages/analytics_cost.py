@@ -91,47 +91,19 @@ if totals.unpriced_models:
 
 daily["purpose"] = daily["purpose"].map(lambda p: PURPOSES.get(p, p))
 by = st.radio("Split by", ["model", "purpose"], horizontal=True)
+
+
+def daily_bars(column: str, label: str, title: str) -> None:
+    """One bar per day, split by model or purpose."""
+    chart = px.bar(daily, x="day", y=column, color=by, labels={column: label, "day": ""}, title=title)
+    st.plotly_chart(by_day(chart), width="stretch")
+
+
 if no_dollars:
-    st.plotly_chart(
-        by_day(
-            px.bar(
-                daily,
-                x="day",
-                y="calls",
-                color=by,
-                labels={"calls": "calls", "day": ""},
-                title="Model calls per day",
-            )
-        ),
-        width="stretch",
-    )
+    daily_bars("calls", "calls", "Model calls per day")
 else:
-    st.plotly_chart(
-        by_day(
-            px.bar(
-                daily,
-                x="day",
-                y="cost_usd",
-                color=by,
-                labels={"cost_usd": "dollars", "day": ""},
-                title="Dollars per day",
-            )
-        ),
-        width="stretch",
-    )
-st.plotly_chart(
-    by_day(
-        px.bar(
-            daily,
-            x="day",
-            y="tokens_in",
-            color=by,
-            labels={"tokens_in": "input tokens", "day": ""},
-            title="Input tokens per day",
-        )
-    ),
-    width="stretch",
-)
+    daily_bars("cost_usd", "dollars", "Dollars per day")
+daily_bars("tokens_in", "input tokens", "Input tokens per day")
 per_answer = cost_per_answer_by_day(console.engine, period)
 if not no_dollars and per_answer["cost_per_answer"].notna().sum() > 1:  # one point is the metric above
     st.plotly_chart(

@@ -29,7 +29,7 @@ from tests.api_server import serving_api
 from tests.conftest import ConsoleFactory
 from tests.fakes import HashEmbedder
 from tests.test_pages import app_env
-from tests.workers import REPO, _process_env, wait_until, worker_env
+from tests.workers import REPO, process_env, wait_until, worker_env
 
 RETURNS = (
     b"# Returns\n\nOpened headphones can be returned within 14 days of delivery. "
@@ -238,7 +238,7 @@ def test_python_m_rag_api_serves(database_url: str, tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = _process_env(worker_env(database_url, tmp_path / "data", API_PORT=str(port)), "kc-api")
+    env = process_env(worker_env(database_url, tmp_path / "data", API_PORT=str(port)), "kc-api")
     proc = subprocess.Popen([sys.executable, "-m", "rag", "api"], cwd=REPO, env=env, stderr=subprocess.PIPE)
     try:
 

@@ -85,7 +85,7 @@ def run_rag(
     return subprocess.run(
         [sys.executable, "-m", "rag", *args],
         cwd=REPO,
-        env=_process_env(env, name),
+        env=process_env(env, name),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -114,7 +114,7 @@ class Workers:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "rag", "worker", "--concurrency", str(concurrency)],
                 cwd=REPO,
-                env=_process_env({**self.env, **settings}, self.name(number)),
+                env=process_env({**self.env, **settings}, self.name(number)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -255,7 +255,7 @@ def long_text(topic: str, paragraphs: int) -> str:
     )
 
 
-def _process_env(env: Mapping[str, str], name: str) -> dict[str, str]:
+def process_env(env: Mapping[str, str], name: str) -> dict[str, str]:
     return {
         **os.environ,
         **env,

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from rag.auth import list_accounts
-from rag.auth.api_keys import create_api_key, list_api_keys, revoke_api_key
+from rag.auth.api_keys import ApiKeyView, create_api_key, list_api_keys, revoke_api_key
 from rag.console import Console
 from rag.errors import ConsoleError
 from rag.library import knowledge_base_names
@@ -29,13 +29,13 @@ def api_keys_section(console: Console, actor: str) -> None:
         name, key = made
         st.success(f"Key **{name}** made. Copy it now: it is not stored and will not be shown again.")
         st.code(key, language=None)
-    _key_table(console)
-    _new_key_form(console, actor)
-    _revoke_form(console, actor)
-
-
-def _key_table(console: Console) -> None:
     keys = list_api_keys(console.engine)
+    _key_table(keys)
+    _new_key_form(console, actor)
+    _revoke_form(console, keys, actor)
+
+
+def _key_table(keys: list[ApiKeyView]) -> None:
     if not keys:
         st.caption("No API keys yet.")
         return
@@ -79,8 +79,8 @@ def _new_key_form(console: Console, actor: str) -> None:
         st.rerun()
 
 
-def _revoke_form(console: Console, actor: str) -> None:
-    live = {k.id: k for k in list_api_keys(console.engine) if k.revoked_at is None}
+def _revoke_form(console: Console, keys: list[ApiKeyView], actor: str) -> None:
+    live = {k.id: k for k in keys if k.revoked_at is None}
     if not live:
         return
     with st.form("revoke_api_key"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,6 +93,3 @@ def chat_response(answer: Answer) -> ChatResponse:
         answer_id=answer.answer_id,
         sources=sources_of(answer),
     )
-
-
-Role = Literal["system", "user", "assistant"]
