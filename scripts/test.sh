@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second command: install the test tools, then lint, type-check and run every test
 # (real PostgreSQL, real local model, the OpenAI SDK against a local fake server, Chromium).
-# Extra arguments go to pytest (e.g. -k chunking, or -m "not browser").
+# Extra arguments go to pytest (e.g. -k chunking, or -m "not browser"). pytest prints the 15
+# slowest tests at the end (--durations in pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --dev
