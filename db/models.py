@@ -57,7 +57,8 @@ class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
         UniqueConstraint("knowledge_base_id", "content_hash"),
-        Index("ix_documents_kb_filename", "knowledge_base_id", "filename"),
+        # One document per name: a new upload of the name replaces it as its next version.
+        Index("uq_documents_kb_filename", "knowledge_base_id", "filename", unique=True),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     knowledge_base_id: Mapped[int] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"))

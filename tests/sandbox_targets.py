@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
+import struct
 import time
 from collections.abc import Callable
 
@@ -48,3 +51,32 @@ def kills_its_worker(filename: str, data: bytes) -> ParsedDocument:
     os.kill(os.getppid(), signal.SIGKILL)
     time.sleep(5)
     raise AssertionError("the worker should be gone")
+
+
+def reports_its_environment(filename: str, data: bytes) -> ParsedDocument:
+    """The names of the environment variables the parse child sees, one a line."""
+    return ParsedDocument(title=filename, kind="text", sections=[Section(text="\n".join(sorted(os.environ)))])
+
+
+def writes_its_own_reply(filename: str, data: bytes) -> ParsedDocument:
+    """Writes `data` (a whole frame, header included) on its reply pipe, as a hijacked parser could."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        with contextlib.suppress(OSError):
+            if fd > 2 and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+                os.write(fd, data)
+    os._exit(0)
+
+
+class LeavesAMark:
+    """Unpickling it makes the directory `path`: proof that the reader ran code the writer chose."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
+        return os.mkdir, (self.path,)
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack("!Q", len(payload)) + payload

@@ -18,6 +18,8 @@ from rag.library.bulk_copy import copy_chunks
 from rag.library.knowledge_bases import KnowledgeBaseRef
 from rag.text.chunking import Chunk
 
+_NAME_LOCK = sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
 
 @dataclass(frozen=True)
 class NewDocument:
@@ -91,11 +93,12 @@ def store_document(
         "uploaded_by": doc.uploaded_by,
         "source": doc.source,
     }
+    # Concurrent uploads of one name wait here in turn, so the second replaces the first instead
+    # of both finding no document and inserting two version 1s. Held until the caller commits.
+    conn.execute(_NAME_LOCK, {"key": f"document:{kb.id}:{doc.filename}"})
     previous = conn.execute(
         sa.select(Document.id, Document.version)
         .where(Document.knowledge_base_id == kb.id, Document.filename == doc.filename)
-        .order_by(Document.id)
-        .limit(1)
         .with_for_update()
     ).first()
     if previous is None:

@@ -1,13 +1,14 @@
-"""Length-prefixed pickle messages over pipes, between the app and its parse worker.
+"""Length-prefixed messages over pipes, between the app, its parse worker and the worker's children.
 
-Both ends are this project's own code: the worker pickles the documents its parsers built, never
-bytes taken from an upload, so unpickling a reply is safe.
+A message is raw bytes or JSON, never pickle: a reply is written by a process that has just parsed
+hostile bytes, so whoever reads it treats it as data to check. The reader refuses a message longer
+than it allows before reading it, so a reply cannot make the app hold more than that.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import select
 import struct
 import time
@@ -24,16 +25,50 @@ class ChannelTimeout(Exception):
     """No whole message arrived before the deadline."""
 
 
-def send(fd: int, message: object) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+class MalformedMessage(Exception):
+    """A message that is longer than allowed or is not JSON; the channel is out of step after it."""
+
+
+def reply_limit(memory_mb: int) -> int:
+    """The longest reply to a parse bounded to `memory_mb`: the child builds it within that bound."""
+    return (memory_mb + 1) * 1024 * 1024
+
+
+def send_bytes(fd: int, payload: bytes) -> None:
     _write_all(fd, _HEADER.pack(len(payload)))
     _write_all(fd, payload)
 
 
-def receive(fd: int, deadline: float | None = None) -> object:
+def receive_bytes(fd: int, deadline: float | None = None, *, max_bytes: int) -> bytes:
     """The next message on `fd`; `deadline` is a `time.monotonic()` value."""
     (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size, deadline))
-    return pickle.loads(_read_exactly(fd, size, deadline))
+    if size > max_bytes:
+        raise MalformedMessage(f"a message of {size:,} bytes, over the {max_bytes:,} allowed")
+    return _read_exactly(fd, size, deadline)
+
+
+def send_json(fd: int, message: object) -> None:
+    send_bytes(fd, encode_json(message))
+
+
+def receive_json(fd: int, deadline: float | None = None, *, max_bytes: int) -> object:
+    return decode_json(receive_bytes(fd, deadline, max_bytes=max_bytes))
+
+
+def encode_json(message: object) -> bytes:
+    # ASCII escapes: any str encodes, lone surrogates included.
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def decode_json(payload: bytes) -> object:
+    try:
+        return json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedMessage(f"not a JSON message ({type(exc).__name__})") from exc
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _write_all(fd: int, data: bytes) -> None:

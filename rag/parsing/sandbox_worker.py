@@ -4,13 +4,16 @@ It imports the parsers once, then forks a child for each file (the worker has a 
 so forking is safe): the child parses under a memory limit, and the worker kills it at the
 deadline. Requests arrive on stdin and replies leave on stdout, as `frames` messages.
 
-Request: (parser, filename, data, timeout_s, memory_mb). Reply: (outcome, the child's peak memory
-growth in kB or -1), the outcome being ("ok", ParsedDocument), ("rejected", message), ("timeout",),
-("memory",) or ("crashed", what happened).
+Request: a JSON object {parser: "module:function", filename, timeout_s, memory_mb}, then the file's
+bytes. Reply: a JSON object {outcome, growth_kb: the child's peak memory growth in kB or -1, ...}:
+"ok" with `document` (`ParsedDocument.to_json`), "rejected" with `message`, "timeout", "memory",
+or "crashed" with `detail`. The worker passes a child's reply on as it came, bounded in size but
+never decoded: the app, which has nothing to gain from trusting it, checks it.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import resource
@@ -26,11 +29,12 @@ from rag.parsing import frames
 from rag.parsing.document import ParsedDocument
 from rag.parsing.warm_up import warm_up
 
-Reply = tuple[object, ...]
+Reply = dict[str, object]
 Parser = Callable[[str, bytes], ParsedDocument]
 
 _OUT_OF_MEMORY = 75  # the child's exit status after a MemoryError it could not report
 _PROTOCOL_FDS: list[int] = []  # the worker's ends of its pipes to the app
+_MAX_REQUEST_BYTES = 64 * 1024  # a request's JSON part; the file's bytes follow as their own message
 
 
 def main() -> None:
@@ -41,15 +45,25 @@ def main() -> None:
     _PROTOCOL_FDS.extend([requests, replies])
     while True:
         try:
-            request = frames.receive(requests)
+            request = frames.receive_json(requests, max_bytes=_MAX_REQUEST_BYTES)
+            data = frames.receive_bytes(requests, max_bytes=sys.maxsize)
         except frames.ChannelClosed:
             return  # the app has gone
-        frames.send(replies, serve(*request))  # type: ignore[misc]
-        del request
+        match request:
+            case {
+                "parser": str(name),
+                "filename": str(filename),
+                "timeout_s": float(timeout_s),
+                "memory_mb": int(mb),
+            }:
+                frames.send_bytes(replies, serve(_parser(name), filename, data, timeout_s, mb))
+            case _:
+                raise ValueError(f"unexpected request: {request!r}")
+        del data
 
 
-def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> tuple[Reply, int]:
-    """The outcome and the child's peak memory growth in kB (-1 when the child did not say)."""
+def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> bytes:
+    """The reply to pass on to the app: the child's, or the worker's own when the child gave none."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -58,18 +72,33 @@ def serve(parser: Parser, filename: str, data: bytes, timeout_s: float, memory_m
             os.close(fd)
         _child(write_fd, parser, filename, data, timeout_s, memory_mb)
     os.close(write_fd)
-    reply: tuple[Reply, int] | None = None
+    reply: bytes | Reply | None = None
     try:
-        reply = frames.receive(read_fd, time.monotonic() + timeout_s)  # type: ignore[assignment]
+        reply = frames.receive_bytes(
+            read_fd, time.monotonic() + timeout_s, max_bytes=frames.reply_limit(memory_mb)
+        )
     except frames.ChannelTimeout:
         os.kill(pid, signal.SIGKILL)
-        reply = ("timeout",), -1
+        reply = {"outcome": "timeout"}
+    except frames.MalformedMessage:
+        os.kill(pid, signal.SIGKILL)
+        reply = {"outcome": "crashed", "detail": "its reply was too long"}
     except frames.ChannelClosed:
         pass
     finally:
         os.close(read_fd)
     _, status = os.waitpid(pid, 0)
-    return reply if reply is not None else (_death(status), -1)
+    if isinstance(reply, bytes):
+        return reply
+    return frames.encode_json({**(reply or _death(status)), "growth_kb": -1})
+
+
+def _parser(name: str) -> Parser:
+    module, _, function = name.partition(":")
+    parser = getattr(importlib.import_module(module), function)
+    if not callable(parser):
+        raise TypeError(f"{name} is not a parser")
+    return parser  # type: ignore[no-any-return]
 
 
 def _child(fd: int, parser: Parser, filename: str, data: bytes, timeout_s: float, memory_mb: int) -> NoReturn:
@@ -79,7 +108,7 @@ def _child(fd: int, parser: Parser, filename: str, data: bytes, timeout_s: float
         start_kb = _restart_peak()
         reply = _parse(parser, filename, data)
         growth_kb = _status_kb("VmHWM") - start_kb if start_kb >= 0 else -1
-        frames.send(fd, (reply, growth_kb))
+        frames.send_json(fd, {**reply, "growth_kb": growth_kb})
     except MemoryError:
         code = _OUT_OF_MEMORY
     except BaseException:
@@ -123,15 +152,17 @@ def _limit(timeout_s: float, memory_mb: int) -> None:
 
 def _parse(parser: Parser, filename: str, data: bytes) -> Reply:
     try:
-        return ("ok", parser(filename, data))
+        return {"outcome": "ok", "document": parser(filename, data).to_json()}
     except RejectedFile as exc:
         # Parsers turn anything their library raises into "damaged"; running out of memory is not.
-        return ("memory",) if _caused_by_memory(exc) else ("rejected", str(exc))
+        return (
+            {"outcome": "memory"} if _caused_by_memory(exc) else {"outcome": "rejected", "message": str(exc)}
+        )
     except MemoryError:
-        return ("memory",)
+        return {"outcome": "memory"}
     except Exception as exc:
         traceback.print_exc()
-        return ("crashed", type(exc).__name__)
+        return {"outcome": "crashed", "detail": type(exc).__name__}
 
 
 def _caused_by_memory(exc: BaseException) -> bool:
@@ -145,15 +176,15 @@ def _caused_by_memory(exc: BaseException) -> bool:
 
 def _death(status: int) -> Reply:
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _OUT_OF_MEMORY:
-        return ("memory",)
+        return {"outcome": "memory"}
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:
-            return ("timeout",)
+            return {"outcome": "timeout"}
         if sig == signal.SIGKILL:  # not ours (we reply "timeout" for those): the kernel's OOM killer
-            return ("memory",)
-        return ("crashed", signal.Signals(sig).name)
-    return ("crashed", f"exit status {os.WEXITSTATUS(status)}")
+            return {"outcome": "memory"}
+        return {"outcome": "crashed", "detail": signal.Signals(sig).name}
+    return {"outcome": "crashed", "detail": f"exit status {os.WEXITSTATUS(status)}"}
 
 
 if __name__ == "__main__":
