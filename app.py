@@ -4,6 +4,7 @@ import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from rag.console import database_label
+from rag.text import escape_markdown
 from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_out
 from ui.browser_session import keep_cookie_in_step
 from ui.console import get_console
@@ -66,13 +67,13 @@ with st.sidebar:
     st.caption(
         f"**Answers:** {answers}  \n"
         f"**Embeddings:** {console.embedder.model} ({console.embedder.provider})  \n"
-        f"**Knowledge base:** {console.kb.name}  \n"
+        f"**Knowledge base:** {escape_markdown(console.kb.name)}  \n"
         f"**Database:** {database_label(console)}"
     )
     if account.mode == "off":
         st.caption("**Sign-in is off** (`AUTH_MODE=off`)")
     else:
-        st.caption(f"**Signed in:** {account.email} ({role_label(account.role)})")
+        st.caption(f"**Signed in:** {escape_markdown(account.email)} ({role_label(account.role)})")
         if st.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out(account)
 

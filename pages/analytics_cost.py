@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_per_document, cost_totals
+from rag.text import escape_markdown
 from ui.analytics import by_day, download, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
@@ -71,7 +72,7 @@ else:
         f"${totals.cost_per_conversation:,.4f}" if totals.cost_per_conversation is not None else "–",
     )
 if no_dollars and not totals.unpriced_models:
-    models = ", ".join(sorted(daily["model"].unique()))
+    models = escape_markdown(", ".join(sorted(daily["model"].unique())))  # as providers named them
     st.success(
         f"Everything in this period ran on local models, at no cost ({models}). "
         "Below: how much work they did, in calls and tokens.",
@@ -84,7 +85,7 @@ if totals.cache_hits:
     )
 if totals.unpriced_models:
     st.warning(
-        f"No price configured for: {', '.join(totals.unpriced_models)}. "
+        f"No price configured for: {escape_markdown(', '.join(totals.unpriced_models))}. "
         "Their calls are counted below but not in the dollars; add them to MODEL_PRICES.",
         icon=":material/price_change:",
     )

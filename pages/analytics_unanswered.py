@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from rag.analytics.unanswered import Reask, reask, reopen_group, resolve_group, unanswered_groups
+from rag.text import escape_markdown
 from ui.analytics import download, period_filter
 from ui.auth import current_user, require_page
 from ui.console import get_console
@@ -51,15 +52,15 @@ table = pd.DataFrame(
 st.dataframe(table, hide_index=True, width="stretch")
 download(table, "unanswered-questions")
 
-labels = {g.key: f"{g.examples[0][:90]} ({g.count}×)" for g in shown}
+labels = {g.key: f"{g.examples[0][:90]} ({g.count}×)" for g in shown}  # options are plain text
 key = st.selectbox("Work on a group", list(labels), format_func=labels.__getitem__)
 group = next(g for g in shown if g.key == key)
 with st.container(border=True):
     st.markdown("**Wordings**")
-    for example in group.examples:
-        st.markdown(f"- {example}")
+    for example in group.examples:  # agents' words, shown as they typed them
+        st.markdown(f"- {escape_markdown(example)}")
     if group.resolved:
-        st.success(f"Resolved: {group.resolution_note or 'no note'}")
+        st.success(f"Resolved: {escape_markdown(group.resolution_note or 'no note')}")
         if st.button("Reopen", icon=":material/undo:"):
             reopen_group(console.engine, group.answer_ids)
             st.rerun()
@@ -73,7 +74,7 @@ with st.container(border=True):
             results = reask(console, group.examples, user=current_user(console))
         refused = next((r.refused for r in results if r.refused), None)
         if refused:
-            st.warning(f"Not every wording was asked again: {refused}")
+            st.warning(f"Not every wording was asked again: {escape_markdown(refused)}")
         st.dataframe(
             pd.DataFrame(
                 {

@@ -8,6 +8,7 @@ import streamlit as st
 from rag.auth import audit_entries
 from ui.auth import require_page
 from ui.console import get_console
+from ui.downloads import csv_download
 
 ACTIONS = {
     "user_added": "Person added",
@@ -40,6 +41,4 @@ table = pd.DataFrame(
     }
 )
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button(
-    "Download CSV", table.to_csv(index=False), "audit-log.csv", "text/csv", icon=":material/download:"
-)
+csv_download(table, "audit-log")

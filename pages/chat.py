@@ -7,6 +7,7 @@ import streamlit as st
 from rag.answer import prepare
 from rag.errors import ConsoleError, LimitReached, QuestionRejected
 from rag.library import document_count
+from rag.text import escape_markdown
 from ui.answer_view import asked, draw_answer, draw_question, shown_answer
 from ui.auth import current_user, require_page
 from ui.console import get_console
@@ -50,10 +51,10 @@ if question:
                 console, question, user=current_user(console), conversation_id=state["conversation_id"]
             )
         except (QuestionRejected, LimitReached) as exc:
-            st.warning(str(exc))
+            st.warning(escape_markdown(str(exc)))
             st.stop()
         except ConsoleError as exc:
-            st.error(f"The question could not be answered: {exc}")
+            st.error(f"The question could not be answered: {escape_markdown(str(exc))}")
             st.stop()
         # The conversation exists from now on: a follow-up continues it even if this answer is cut.
         state["conversation_id"] = answer.conversation_id

@@ -9,10 +9,12 @@ from rag.errors import ConsoleError
 from rag.ingest import NewFile, SyncReport, enqueue, recent_ingestion_events, sample_files, sync_folder
 from rag.library import delete_document, list_documents
 from rag.parsing import SUPPORTED_EXTENSIONS
+from rag.text import escape_markdown
 from ui.auth import current_user, require_page
 from ui.console import get_console
+from ui.downloads import csv_download
 from ui.jobs_panel import announce, jobs_panel
-from ui.upload_jobs import escape_markdown, queued_message
+from ui.upload_jobs import queued_message
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -41,12 +43,12 @@ if folders:
             "New and changed files in the folder are queued; documents whose files were removed from "
             "it leave the library. Documents uploaded by hand are never touched."
         )
-        folder = st.selectbox("Folder", folders, format_func=str)
+        folder = st.selectbox("Folder", folders, format_func=str)  # options are plain text
         if st.button("Sync now", icon=":material/sync:") and folder is not None:
             try:
                 st.session_state["sync_report"] = sync_folder(console, folder, user=user)
             except ConsoleError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
         report: SyncReport | None = st.session_state.get("sync_report")
         if report is not None:
             st.success(escape_markdown(report.summary()), icon=":material/sync:")
@@ -91,9 +93,7 @@ else:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button(
-        "Download as CSV", table.to_csv(index=False), "documents.csv", "text/csv", icon=":material/download:"
-    )
+    csv_download(table, "documents", label="Download as CSV")
     with st.expander("Delete a document"):
         labels = {d.id: f"{d.title} ({d.filename}, {d.chunk_count} chunks)" for d in documents}
         chosen = st.selectbox("Document", list(labels), format_func=labels.__getitem__)

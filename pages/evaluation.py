@@ -13,8 +13,10 @@ from streamlit.delta_generator import DeltaGenerator
 from rag.errors import ConsoleError
 from rag.evaluation import EvaluationReport, evaluate, load_golden_set
 from rag.library import list_documents
+from rag.text import escape_markdown
 from ui.auth import require_page
 from ui.console import get_console
+from ui.downloads import csv_download
 
 SAMPLE_QUESTIONS = Path(__file__).resolve().parent.parent / "samples" / "questions.json"
 MODES = {"hybrid": "Hybrid (default)", "dense": "Vectors only", "keyword": "Keywords only"}
@@ -44,13 +46,7 @@ example = pd.DataFrame(
         if q["document"]
     ]
 )
-st.download_button(
-    "Example golden set for the sample library (CSV)",
-    example.to_csv(index=False),
-    "golden-set.csv",
-    "text/csv",
-    icon=":material/download:",
-)
+csv_download(example, "golden-set", label="Example golden set for the sample library (CSV)")
 
 library = list_documents(console.engine, console.kb)
 if not library:
@@ -84,7 +80,7 @@ if (
         bar.empty()
         st.session_state["evaluation"] = reports
     except ConsoleError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))  # it may quote the uploaded file
 
 reports = st.session_state.get("evaluation", [])
 if reports:
@@ -106,4 +102,4 @@ if reports:
     st.subheader(f"Scores over {reports[0].queries} questions")
     st.bar_chart(table.set_index("Mode")[["nDCG@10", "Recall@10", "MRR@10"]], stack=False)
     st.dataframe(table.round(3), hide_index=True, width="stretch")
-    st.download_button("Download scores (CSV)", table.to_csv(index=False), "evaluation.csv", "text/csv")
+    csv_download(table, "evaluation", label="Download scores (CSV)")

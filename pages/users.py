@@ -9,6 +9,7 @@ import streamlit as st
 
 from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
 from rag.errors import ConsoleError
+from rag.text import escape_markdown
 from ui.api_keys import api_keys_section
 from ui.auth import require_page, role_label
 from ui.console import get_console
@@ -24,6 +25,7 @@ def _temporary_password() -> str:
 
 
 def _done(message: str) -> None:
+    """Markdown shown on the next run: whatever it quotes, escape_markdown it."""
     st.session_state["users_notice"] = message
     st.rerun()
 
@@ -52,10 +54,10 @@ if submitted:
             console.engine, email, role, actor=account.label, password=password, name=name, temporary=True
         )
     except ConsoleError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(str(exc)))
     else:
         _done(
-            f"Added {added.email} as {role_label(added.role)}."
+            f"Added {escape_markdown(added.email)} as {role_label(added.role)}."
             + (f" Temporary password: `{password}`" if password else "")
         )
 
@@ -80,8 +82,9 @@ st.dataframe(
 if accounts:
     st.subheader("Change an account")
     emails = [a.email for a in accounts]
-    chosen = st.selectbox("Account", emails)
+    chosen = st.selectbox("Account", emails)  # options are plain text
     person = next(a for a in accounts if a.email == chosen)
+    shown_email = escape_markdown(person.email)
     role_col, active_col, password_col = st.columns(3)
     with role_col:
         new_role = st.selectbox("New role", ROLES, index=ROLES.index(person.role), format_func=role_label)
@@ -89,18 +92,18 @@ if accounts:
             try:
                 change_role(console.engine, person.email, new_role, actor=account.label)
             except ConsoleError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
             else:
-                _done(f"{person.email} is now {role_label(new_role)}.")
+                _done(f"{shown_email} is now {role_label(new_role)}.")
     with active_col:
         label = "Deactivate" if person.active else "Reactivate"
         if st.button(label, icon=":material/person_off:" if person.active else ":material/person:"):
             try:
                 set_active(console.engine, person.email, not person.active, actor=account.label)
             except ConsoleError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(str(exc)))
             else:
-                _done(f"{person.email} is {'deactivated' if person.active else 'active again'}.")
+                _done(f"{shown_email} is {'deactivated' if person.active else 'active again'}.")
     with password_col:
         # A reset signs the account out at once: one's own would vanish with the session.
         own = person.email == account.email
@@ -109,7 +112,7 @@ if accounts:
             password = _temporary_password()
             set_password(console.engine, person.email, password, actor=account.label, temporary=True)
             _done(
-                f"New temporary password for {person.email}: `{password}` (they are signed out everywhere "
+                f"New temporary password for {shown_email}: `{password}` (they are signed out everywhere "
                 "and choose their own at their next sign-in)"
             )
 

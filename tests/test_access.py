@@ -16,12 +16,13 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Widget
 
 from db.engine import make_engine
-from rag.auth import add_user, revoke_session, session_account
+from rag.auth import add_user, new_setup_code, revoke_session, session_account
 from rag.auth.roles import ROLE_LABELS, ROLES
 from rag.auth.users import change_role, set_active
 from rag.console import open_console
 from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
+from rag.text import escape_markdown
 from tests.conftest import copied_database
 from tests.signin import PASSWORD, email_for, ensure_account, open_test_session, sign_in_as
 from tests.test_pages import query
@@ -204,13 +205,18 @@ def test_first_run_creates_the_first_manager(own_app: OwnApp) -> None:
     url = own_app()
     at = app_as(url, None)
     assert at.subheader[0].value == "Create the first manager account"
-    email, _name, password, repeat = at.text_input
+    code, email, _name, password, repeat = at.text_input
+    engine = make_engine(url)
+    try:
+        code.input(new_setup_code(engine))  # what `python -m rag setup-code` prints
+    finally:
+        engine.dispose()
     email.input("Boss@Example.com")
     password.input(PASSWORD)
     repeat.input(PASSWORD + "x")
     run(at.button[0].click())
     assert [e.value for e in at.error] == ["The two passwords differ."]
-    at.text_input[3].input(PASSWORD)
+    at.text_input[4].input(PASSWORD)
     run(at.button[0].click())
     assert titles(at) == [TITLES["pages/chat.py"]]
     run(at.switch_page("pages/users.py"))
@@ -284,7 +290,12 @@ def test_oidc_roles_from_a_claim_or_from_the_users_table(own_app: OwnApp) -> Non
 
     # A role in the identity provider's claim.
     at = AppTest.from_file(APP, default_timeout=60)
-    at.user = {"is_logged_in": True, "email": "kim@corp.example", "groups": ["staff", "knowledge_manager"]}
+    at.user = {
+        "is_logged_in": True,
+        "email": "kim@corp.example",
+        "email_verified": True,
+        "groups": ["staff", "knowledge_manager"],
+    }
     run(at)
     assert titles(at) == [TITLES["pages/chat.py"]]
     run(at.switch_page("pages/documents.py"))
@@ -293,7 +304,7 @@ def test_oidc_roles_from_a_claim_or_from_the_users_table(own_app: OwnApp) -> Non
 
     # No claim: the users table decides; unknown people get no page.
     stranger = AppTest.from_file(APP, default_timeout=60)
-    stranger.user = {"is_logged_in": True, "email": "lee@corp.example"}
+    stranger.user = {"is_logged_in": True, "email": "lee@corp.example", "email_verified": True}
     run(stranger)
     assert "no role in the console yet" in stranger.warning[0].value and not stranger.chat_input
     ensure_account(url, "manager", email="lee@corp.example")
@@ -422,7 +433,8 @@ def test_a_temporary_password_must_be_changed_before_anything_else(own_app: OwnA
     assert at.session_state[SESSION_KEY] != first_token and not _session_live(url, first_token)
     assert at.chat_input  # the page itself now
     again = _second_tab(url, at.session_state[SESSION_KEY])  # through the router
-    assert "**Signed in:** ana@example.com (Support agent)" in [c.value for c in again.sidebar.caption]
+    signed_in = f"**Signed in:** {escape_markdown('ana@example.com')} (Support agent)"
+    assert signed_in in [c.value for c in again.sidebar.caption]
 
 
 def test_my_account_changes_the_own_password_and_signs_out_other_tabs(shared_url: str) -> None:

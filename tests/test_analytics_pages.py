@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from db.models import Answer, AnswerSource, Document, ModelCall
 from rag.console import Console, open_console
 from rag.settings import load_settings
+from rag.text import escape_markdown
 from tests.test_pages import REPO, app_env, run
 
 LATENCY = str(REPO / "pages/analytics_latency.py")
@@ -156,7 +157,8 @@ def test_a_period_on_local_models_shows_the_work_not_a_dollar_axis(console: Cons
     at = page(COST)
     [free] = [s.value for s in at.success]
     assert free.startswith(
-        "Everything in this period ran on local models, at no cost (all-MiniLM-L6-v2, extractive)"
+        "Everything in this period ran on local models, at no cost "
+        f"({escape_markdown('all-MiniLM-L6-v2, extractive')})"
     )
     assert metrics(at) == {"Cost": "$0", "Model calls": "3", "Tokens in / out": "1,200 / 120", "Answers": "2"}
     assert chart_titles(at) == ["Model calls per day", "Input tokens per day"]
@@ -186,7 +188,7 @@ def test_a_priced_period_shows_dollars_and_cost_per_document(console: Console, p
     assert chart_titles(at) == ["Dollars per day", "Input tokens per day", "Average cost per answer"]
     assert metrics(at)["Cost"] == "$0.04"
     [unpriced] = [w.value for w in at.warning]
-    assert unpriced.startswith("No price configured for: mystery-model.")
+    assert unpriced.startswith(f"No price configured for: {escape_markdown('mystery-model')}. ")
     [returns] = table(at, "Document").to_dict("records")
     assert returns["Total ($)"] == pytest.approx(0.042)
     assert (returns["Ingestion ($)"], returns["Answers citing it ($)"], returns["Answers citing it"]) == (

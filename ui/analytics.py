@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from rag.analytics import Period
 from rag.analytics.demo import demo_rows_exist
+from ui.downloads import csv_download
 
 DEFAULT_DAYS = 30
 
@@ -44,14 +45,7 @@ def period_filter(engine: Engine) -> Period:
 
 
 def download(frame: pd.DataFrame, name: str) -> None:
-    st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False),
-        f"{name}.csv",
-        "text/csv",
-        key=f"download-{name}",
-        icon=":material/download:",
-    )
+    csv_download(frame, name)
 
 
 def by_day(figure: go.Figure) -> go.Figure:

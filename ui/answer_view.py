@@ -1,6 +1,7 @@
 """An answer on the chat page: one function draws it, live as it streams or from the history.
 
 Its text always goes through safe_markdown: model output may carry a document's instructions.
+A question is someone's own words, shown literally (managers review other people's).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import streamlit as st
 from rag.answer import Answer, PastExchange, abandon, known_urls, safe_markdown, stream
 from rag.console import Console
 from rag.retrieval import Passage
+from rag.text import escape_markdown
 from ui.auth import current_user
 from ui.cache_note import cached_caption
 from ui.feedback import feedback_widget
@@ -86,7 +88,7 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
 
 
 def draw_question(text: str) -> None:
-    st.markdown(safe_markdown(text))
+    st.markdown(escape_markdown(text))
 
 
 def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
@@ -104,7 +106,7 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
     if shown["removed_citations"]:
         st.caption("Citations of passages that were not retrieved were removed from this answer.")
     if shown["state"] == "interrupted":
-        reason = shown["error"] or "The answer was interrupted."
+        reason = escape_markdown(shown["error"] or "The answer was interrupted.")
         st.caption(f"{reason} Logged as unanswered; ask again for a full answer.")
     elif shown["state"] == "in_progress":
         st.caption("Still being answered (in another tab or window): reopen the conversation later.")
@@ -153,7 +155,7 @@ def _safe_text(shown: ShownAnswer) -> str:
 
 def _failure_warning(error: str, *, incomplete: bool) -> None:
     """Say what went wrong; a cut answer is marked incomplete, so nobody takes it as whole."""
-    reason = error.rstrip(". ") + "."
+    reason = escape_markdown(error.rstrip(". ") + ".")  # a provider's error may quote anything
     if incomplete:
         st.warning(f"This answer is incomplete: {reason} The passages found are below.")
     else:

@@ -13,6 +13,7 @@ from rag.auth.api_keys import ApiKeyView, create_api_key, list_api_keys, revoke_
 from rag.console import Console
 from rag.errors import ConsoleError
 from rag.library import knowledge_base_names
+from rag.text import escape_markdown
 
 _NEW_KEY = "api_key_made"  # the key just made: shown on the next run, then gone
 
@@ -27,7 +28,10 @@ def api_keys_section(console: Console, actor: str) -> None:
     )
     if made := st.session_state.pop(_NEW_KEY, None):
         name, key = made
-        st.success(f"Key **{name}** made. Copy it now: it is not stored and will not be shown again.")
+        st.success(
+            f"Key **{escape_markdown(name)}** made. "
+            "Copy it now: it is not stored and will not be shown again."
+        )
         st.code(key, language=None)
     keys = list_api_keys(console.engine)
     _key_table(keys)
@@ -73,7 +77,7 @@ def _new_key_form(console: Console, actor: str) -> None:
                 console.engine, name=name, owner=owner or "", knowledge_base=kb or "", actor=actor
             )
         except ConsoleError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             return
         st.session_state[_NEW_KEY] = (view.name, key)
         st.rerun()
@@ -85,13 +89,14 @@ def _revoke_form(console: Console, keys: list[ApiKeyView], actor: str) -> None:
         return
     with st.form("revoke_api_key"):
         st.markdown("**Revoke a key**")
+        # Options are plain text.
         chosen = st.selectbox("Key", list(live), format_func=lambda i: f"{live[i].name} ({live[i].prefix}…)")
         submitted = st.form_submit_button("Revoke", icon=":material/key_off:")
     if submitted and chosen is not None:
         try:
             revoke_api_key(console.engine, chosen, actor=actor)
         except ConsoleError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
             return
-        st.toast(f"Revoked {live[chosen].name}: it stops working at once.")
+        st.toast(f"Revoked {escape_markdown(live[chosen].name)}: it stops working at once.")
         st.rerun()

@@ -10,6 +10,7 @@ import streamlit as st
 from rag.answer import conversation_exchanges, conversation_owner, list_conversations
 from rag.auth import MANAGER
 from rag.console import Console
+from rag.text import escape_markdown
 from ui.answer_view import ChatMessage, asked, shown_exchange
 from ui.auth import SignedIn
 
@@ -30,7 +31,8 @@ def conversation_sidebar(console: Console, account: SignedIn, state: ChatState) 
         if not past:
             st.caption("Your past conversations will be listed here.")
         for c in past:
-            label = f"{c.title} · {c.user}" if everyone else c.title
+            # A title is the first question: an agent's words, in a manager's sidebar too.
+            label = escape_markdown(f"{c.title} · {c.user}" if everyone else c.title)
             current = c.id == state["conversation_id"]
             if st.button(
                 label,
@@ -42,7 +44,10 @@ def conversation_sidebar(console: Console, account: SignedIn, state: ChatState) 
                 _reopen(console, account, state, c.id)
         reviewing = st.session_state.get("chat_reviewing")
         if reviewing and state["conversation_id"] is None and state["messages"]:
-            st.caption(f"Reviewing {reviewing}'s conversation: a new question starts one of your own.")
+            st.caption(
+                f"Reviewing {escape_markdown(reviewing)}'s conversation: "
+                "a new question starts one of your own."
+            )
 
 
 def _reopen(console: Console, account: SignedIn, state: ChatState, conversation_id: uuid.UUID) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.retrieval import Passage
+from rag.text import escape_markdown
 
 
 def render_sources(passages: list[Passage], cited: set[int], *, answered: bool) -> None:
@@ -28,13 +29,9 @@ def render_sources(passages: list[Passage], cited: set[int], *, answered: bool) 
 
 def _passage(p: Passage) -> None:
     where = f" — {p.location}" if p.location else ""
-    st.markdown(f"**[{p.number}] {_escape(p.document)}**{_escape(where)} · score {p.score:.2f}")
+    # Document text is shown as text, not as Markdown or HTML.
+    st.markdown(
+        f"**[{p.number}] {escape_markdown(p.document)}**{escape_markdown(where)} · score {p.score:.2f}"
+    )
     snippet = p.text if len(p.text) <= 500 else p.text[:500].rsplit(" ", 1)[0] + " …"
-    st.caption(_escape(snippet))
-
-
-def _escape(text: str) -> str:
-    """Document text is shown as text, not as Markdown or HTML."""
-    for ch in "\\`*_{}[]<>()#+-.!|$~":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    st.caption(escape_markdown(snippet))

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from rag.ingest.jobs import JobState, JobView, job_fraction
+from rag.text import escape_markdown
 
 STATE_LABELS: dict[JobState, str] = {
     "queued": "Queued",
@@ -63,8 +64,8 @@ def job_details(view: JobView, *, worker_running: bool) -> str:
 
 
 def job_choice(view: JobView) -> str:
-    """A job in a select box: its number ties it to the table's row, and it does not change as
-    the job runs, so a refresh leaves the choice alone."""
+    """A job in a select box (plain text, not Markdown): its number ties it to the table's row, and
+    it does not change as the job runs, so a refresh leaves the choice alone."""
     return f"{view.filename} (job {view.id}, by {view.uploaded_by})"
 
 
@@ -96,10 +97,3 @@ def retry_message(filename: str, queued: bool) -> tuple[str, bool]:
         "or its uploaded file is gone (upload it again).",
         False,
     )
-
-
-def escape_markdown(text: str) -> str:
-    """A file or folder name shown as text, never as Markdown or HTML."""
-    for ch in "\\`*_{}[]<>()#+-.!|$~:":
-        text = text.replace(ch, "\\" + ch)
-    return text
