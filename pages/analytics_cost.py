@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_per_document, cost_totals
-from rag.text import escape_markdown
+from rag.text import chart_labels, escape_markdown
 from ui.analytics import by_day, download, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
@@ -96,7 +96,9 @@ by = st.radio("Split by", ["model", "purpose"], horizontal=True)
 
 def daily_bars(column: str, label: str, title: str) -> None:
     """One bar per day, split by model or purpose."""
-    chart = px.bar(daily, x="day", y=column, color=by, labels={column: label, "day": ""}, title=title)
+    chart = px.bar(
+        chart_labels(daily, by), x="day", y=column, color=by, labels={column: label, "day": ""}, title=title
+    )
     st.plotly_chart(by_day(chart), width="stretch")
 
 

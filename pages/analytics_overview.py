@@ -7,6 +7,7 @@ import streamlit as st
 
 from rag.analytics import most_cited_documents, never_cited_documents, overview, questions_by_day
 from rag.analytics.people import questions_by_person
+from rag.text import chart_labels
 from ui.analytics import by_day, download, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
@@ -47,7 +48,9 @@ with left:
         st.caption("No answer cited a document in this period.")
     else:
         st.plotly_chart(
-            px.bar(cited, x="citations", y="document", orientation="h").update_yaxes(autorange="reversed"),
+            px.bar(
+                chart_labels(cited, "document"), x="citations", y="document", orientation="h"
+            ).update_yaxes(autorange="reversed"),
             width="stretch",
         )
         download(cited, "most-cited-documents")

@@ -196,3 +196,20 @@ def test_a_priced_period_shows_dollars_and_cost_per_document(console: Console, p
         pytest.approx(0.04),
         2,
     )
+
+
+def test_chart_labels_from_documents_show_their_html_as_text(console: Console, page: Page) -> None:
+    """Plotly reads <a href>, <b> and <span style> in labels: a document title must not make one."""
+    title = '<a href="https://evil.example">Refunds</a> & <b>more</b>'
+    add_document(console, title, YESTERDAY, 0.0)
+    add_answers(console, (YESTERDAY, 800.0, 0.0, title))
+    at = page(str(REPO / "pages/analytics_overview.py"))
+    [cited] = [
+        trace
+        for chart in at.get("plotly_chart")
+        for trace in json.loads(chart.proto.spec)["data"]
+        if trace.get("orientation") == "h"
+    ]
+    assert cited["y"] == [
+        '&lt;a href="https://evil.example"&gt;Refunds&lt;/a&gt; &amp; &lt;b&gt;more&lt;/b&gt;'
+    ]
