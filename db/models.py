@@ -404,6 +404,18 @@ class User(Base):
     created_at: Mapped[datetime] = created_column()
 
 
+class SetupCode(Base):
+    """The one-time code that guards the first-run form while there is no account
+    (rag/auth/setup_code.py): one row at most, only its SHA-256 kept, deleted once used."""
+
+    __tablename__ = "setup_code"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_setup_code_one_row"),)
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = created_column()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class UserSession(Base):
     """A signed-in browser: the cookie holds a random token, this row its SHA-256 (rag/auth/sessions.py)."""
 

@@ -232,6 +232,10 @@ class Settings:
     # Sign-in: builtin accounts, OIDC through st.login, or off.
     auth_mode: AuthMode = field(default="builtin", metadata=_env("AUTH_MODE", _one_of(AuthMode)))
     oidc_role_claim: str | None = field(default=None, metadata=_env("OIDC_ROLE_CLAIM", _text))
+    # Refuse an OIDC sign-in unless the provider says the email is verified (`email_verified`).
+    oidc_require_verified_email: bool = field(
+        default=True, metadata=_env("OIDC_REQUIRE_VERIFIED_EMAIL", _switch)
+    )
     login_max_failures: int = field(default=5, metadata=_env("LOGIN_MAX_FAILURES", _whole))
     login_lockout_s: float = field(default=300.0, metadata=_env("LOGIN_LOCKOUT_SECONDS", _number))
     # Failures from one client address (any accounts) before it is refused for a while; 0: no limit.

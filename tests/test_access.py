@@ -155,7 +155,7 @@ def test_through_the_router(shared_url: str, page: str, role: str | None) -> Non
         assert not at.sidebar.children  # no menu for someone signed out
     else:
         assert titles(at) == [TITLES["pages/chat.py"]]  # everyone lands on Ask
-        assert f"**Signed in:** {email_for(role)} ({ROLE_LABELS[role]})" in [
+        assert f"**Signed in:** {escape_markdown(email_for(role))} ({ROLE_LABELS[role]})" in [
             c.value for c in at.sidebar.caption
         ]
     run(at.switch_page(page))
@@ -177,7 +177,7 @@ def test_sign_in_form(shared_url: str) -> None:
     at.text_input[1].input(PASSWORD)
     run(at.button[0].click())
     assert titles(at) == [TITLES["pages/chat.py"]]
-    assert "**Signed in:** knowledge-manager@example.com (Knowledge manager)" in [
+    assert f"**Signed in:** {escape_markdown('knowledge-manager@example.com')} (Knowledge manager)" in [
         c.value for c in at.sidebar.caption
     ]
     assert "Sign out" in [b.label for b in at.sidebar.button]  # clicked in the browser test
@@ -233,7 +233,9 @@ def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_
     at.selectbox[0].select("agent")
     run(at.button[0].click())
     notice = at.success[0].value
-    assert notice.startswith("Added ana@example.com as Support agent. Temporary password: `")
+    assert notice.startswith(
+        f"Added {escape_markdown('ana@example.com')} as Support agent. Temporary password: `"
+    )
     temporary = notice.split("`")[1]
     engine = make_engine(url)
     try:
@@ -250,7 +252,7 @@ def test_a_manager_adds_promotes_and_deactivates_people_and_the_audit_log_shows_
     at.selectbox[2].select("knowledge_manager")
     run(at)
     run(next(b for b in at.button if b.label == "Change role").click())
-    assert at.success[0].value == "ana@example.com is now Knowledge manager."
+    assert at.success[0].value == f"{escape_markdown('ana@example.com')} is now Knowledge manager."
     at.selectbox[1].select("ana@example.com")
     run(at)
     run(next(b for b in at.button if b.label == "Deactivate").click())
@@ -333,8 +335,8 @@ def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> No
 
     # The asker's sidebar lists the conversation and reopens it in a fresh session.
     again = app_as(shared_url, "agent")
-    assert question in [b.label for b in again.sidebar.button]
-    run(next(b for b in again.button if b.label == question).click())
+    assert escape_markdown(question) in [b.label for b in again.sidebar.button]
+    run(next(b for b in again.button if b.label == escape_markdown(question)).click())
     assert again.session_state["chat"]["conversation_id"] == conversation
     assert [m.name for m in again.chat_message] == ["user", "assistant"]
     assert "220 degrees" in again.chat_message[1].children[0].value
@@ -342,11 +344,11 @@ def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> No
     # Another agent sees none of it; a manager can review it, and a new question is the manager's own.
     colleague = AppTest.from_file(APP, default_timeout=60)
     sign_in_as(colleague, shared_url, "agent", email="colleague@example.com")
-    assert question not in [b.label for b in run(colleague).button]
+    assert escape_markdown(question) not in [b.label for b in run(colleague).button]
     manager = app_as(shared_url, "manager")
-    assert question not in [b.label for b in manager.button]  # own conversations first
+    assert escape_markdown(question) not in [b.label for b in manager.button]  # own conversations first
     run(next(t for t in manager.toggle if t.label == "Everyone's conversations").set_value(True))
-    run(next(b for b in manager.button if b.label == f"{question} · agent@example.com").click())
+    run(next(b for b in manager.button if b.label == escape_markdown(f"{question} · agent@example.com")).click())
     assert [m.name for m in manager.chat_message] == ["user", "assistant"]
     assert manager.session_state["chat"]["conversation_id"] is None
 

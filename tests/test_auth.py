@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import streamlit as st
 from sqlalchemy.engine import Engine
+from streamlit.testing.v1 import AppTest
 
 from db.engine import make_engine
 from rag.answer.conversations import list_conversations, start_conversation
 from rag.auth.audit import audit_entries
+from rag.auth.oidc import oidc_refusal
 from rag.auth.passwords import hash_password, verify_password
+from rag.auth.setup_code import new_setup_code
 from rag.auth.throttle import SignInLimits
 from rag.auth.users import (
     WRONG_CREDENTIALS,
@@ -22,6 +28,7 @@ from rag.auth.users import (
     change_role,
     create_first_manager,
     get_account,
+    list_accounts,
     set_active,
     set_password,
     sign_in,
@@ -123,10 +130,11 @@ def test_accounts_without_a_password_cannot_sign_in_with_one(engine: Engine) -> 
 
 
 def test_first_manager_is_created_once(engine: Engine) -> None:
-    account = create_first_manager(engine, "boss@example.com", PASSWORD)
+    code = new_setup_code(engine)
+    account = create_first_manager(engine, "boss@example.com", PASSWORD, setup_code=code, **LIMITS)
     assert account.role == "manager" and account.created_by == "first run"
     with pytest.raises(InvalidInput, match="An account exists already"):
-        create_first_manager(engine, "intruder@example.com", PASSWORD)
+        create_first_manager(engine, "intruder@example.com", PASSWORD, setup_code=code, **LIMITS)
     assert get_account(engine, "intruder@example.com") is None
 
 
@@ -268,3 +276,133 @@ def test_cli_adds_the_first_manager(database_url: str, tmp_path: Path, engine: E
     ended = users("sign-out", "boss@example.com")
     assert ended.stdout.strip() == "boss@example.com: 1 session ended"
     assert session_account(engine, token, hours=1) is None
+
+
+def _concurrently(database_url: str, *actions: Callable[[Engine], None]) -> list[BaseException | None]:
+    """Run each action in its own thread and transaction; each holds its commit until all of them have
+    reached theirs (or two seconds have passed: an action waiting on another's lock never gets there).
+    Returns what each raised."""
+    barrier = threading.Barrier(len(actions), timeout=2)
+    outcomes: list[BaseException | None] = [None] * len(actions)
+
+    def run(i: int, action: Callable[[Engine], None]) -> None:
+        engine = make_engine(database_url)
+
+        @sa.event.listens_for(engine, "commit")
+        def hold(_conn: sa.Connection) -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+
+        try:
+            action(engine)
+        except BaseException as exc:  # reported to the test, whatever it is
+            outcomes[i] = exc
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+@pytest.mark.parametrize("second", ["demote", "deactivate"])
+def test_two_managers_removing_each_other_at_once_leave_one(
+    database_url: str, engine: Engine, second: str
+) -> None:
+    for email in ("a@example.com", "b@example.com"):
+        add_user(engine, email, "manager", actor="test", password=PASSWORD)
+
+    def demote_b(e: Engine) -> None:
+        change_role(e, "b@example.com", "agent", actor="a@example.com")
+
+    def remove_a(e: Engine) -> None:
+        if second == "demote":
+            change_role(e, "a@example.com", "knowledge_manager", actor="b@example.com")
+        else:
+            set_active(e, "a@example.com", False, actor="b@example.com")
+
+    outcomes = _concurrently(database_url, demote_b, remove_a)
+    assert sorted(type(o).__name__ for o in outcomes) == ["InvalidInput", "NoneType"], outcomes
+    assert any("last active manager" in str(o) for o in outcomes)
+    managers = [a.email for a in list_accounts(engine) if a.role == "manager" and a.active]
+    assert len(managers) == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "required", "refused"),
+    [
+        ({"email": "kim@corp.example", "email_verified": True}, True, None),
+        ({"email": "kim@corp.example", "email_verified": "true"}, True, None),  # e.g. Cognito
+        ({"email": "kim@corp.example", "email_verified": False}, True, "has not verified"),
+        ({"email": "kim@corp.example", "email_verified": "false"}, True, "has not verified"),
+        ({"email": "kim@corp.example"}, True, "has not verified the email address kim@corp.example"),
+        ({"email": "kim@corp.example"}, False, None),  # a provider that vouches without the claim
+        ({"email_verified": True}, True, "sent no email address"),
+        ({"email": " ", "email_verified": True}, False, "sent no email address"),
+    ],
+)
+def test_oidc_claims_need_a_verified_email(
+    claims: dict[str, object], required: bool, refused: str | None
+) -> None:
+    refusal = oidc_refusal(claims, require_verified_email=required)
+    if refused is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and refused in refusal
+
+
+def test_oidc_settings_require_a_verified_email_unless_turned_off() -> None:
+    assert settings_for().oidc_require_verified_email
+    assert not settings_for(OIDC_REQUIRE_VERIFIED_EMAIL="off").oidc_require_verified_email
+    with pytest.raises(ConfigError, match="OIDC_REQUIRE_VERIFIED_EMAIL must be on or off"):
+        settings_for(OIDC_REQUIRE_VERIFIED_EMAIL="maybe")
+
+
+def test_oidc_sign_in_with_an_unverified_email_is_refused(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """Someone whose provider lets them claim a manager's email, unverified, gets nothing."""
+    add_user(engine, "lee@corp.example", "manager", actor="test")
+
+    def app(user: dict[str, object], **extra: str) -> AppTest:
+        for name, value in {
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "EMBEDDING_PROVIDER": "local",
+            "ANSWER_MODE": "offline",
+            "AUTH_MODE": "oidc",
+            **extra,
+        }.items():
+            monkeypatch.setenv(name, value)
+        st.cache_resource.clear()
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+        at.user = {"is_logged_in": True, **user}
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    try:
+        unverified = app({"email": "lee@corp.example", "email_verified": False})
+        assert [t.value for t in unverified.title] == ["Knowledge Console"] and not unverified.chat_input
+        assert [e.value for e in unverified.error] == [
+            "Your identity provider has not verified the email address lee@corp.example, so the console "
+            "cannot sign you in with it: verify it with the provider, or ask an administrator."
+        ]
+        assert not unverified.sidebar.children
+        # A deep link to a manager's page is refused the same way.
+        page = AppTest.from_file(str(REPO / "pages/users.py"), default_timeout=60)
+        page.user = {"is_logged_in": True, "email": "lee@corp.example"}
+        page.run()
+        assert [t.value for t in page.title] == ["Knowledge Console"] and "has not verified" in page.error[
+            0
+        ].value
+
+        verified = app({"email": "lee@corp.example", "email_verified": True})
+        assert [t.value for t in verified.title] == ["Ask the knowledge base"] and verified.chat_input
+        trusted = app({"email": "lee@corp.example"}, OIDC_REQUIRE_VERIFIED_EMAIL="off")
+        assert [t.value for t in trusted.title] == ["Ask the knowledge base"]
+    finally:
+        st.cache_resource.clear()

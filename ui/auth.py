@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from rag.auth import MANAGER, ROLE_LABELS, ROLES, get_account
+from rag.auth import MANAGER, ROLE_LABELS, ROLES, get_account, oidc_refusal
 from rag.console import Console
 from ui import browser_session
 from ui.browser_session import SESSION_KEY, signed_in_account
@@ -77,7 +77,9 @@ def current_user(console: Console) -> str:
 
 
 def _oidc_account(console: Console) -> SignedIn | None:
-    if not st.user.is_logged_in:
+    if not st.user.is_logged_in or oidc_refusal(
+        st.user, require_verified_email=console.settings.oidc_require_verified_email
+    ):
         return None
     email = str(st.user.get("email") or "").strip().lower()
     account = get_account(console.engine, email) if email else None

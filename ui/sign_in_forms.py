@@ -3,9 +3,20 @@ and changing one's own password (chosen freely, or forced after a temporary one)
 
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
-from rag.auth import change_own_password, create_first_manager, get_account, sign_in, user_count
+from rag.auth import (
+    change_own_password,
+    create_first_manager,
+    ensure_setup_code,
+    get_account,
+    oidc_refusal,
+    setup_code_message,
+    sign_in,
+    user_count,
+)
 from rag.console import Console
 from rag.errors import ConsoleError
 from ui.browser_session import client_address, keep_session, sign_in_limits, sign_out, start_session
@@ -50,12 +61,19 @@ def _password_form(console: Console) -> None:
 
 
 def _first_run_form(console: Console) -> None:
+    if (code := ensure_setup_code(console.engine)) is not None:
+        print(setup_code_message(code), file=sys.stderr, flush=True)  # the server's log: its only copy
     st.subheader("Create the first manager account")
     st.write(
         "There are no accounts yet. The account created here is a manager: it can add the other "
         "people and give them their roles (or run `python -m rag users add EMAIL --role manager`)."
     )
+    st.write(
+        "To show that you run this server, enter the **setup code** printed in its log (the terminal "
+        "running `scripts/run.sh`). Lost it? `python -m rag setup-code` on the server prints a new one."
+    )
     with st.form("first_run"):
+        setup_code = st.text_input("Setup code", placeholder="XXXX-XXXX-XXXX")
         email = st.text_input("Email")
         name = st.text_input("Name (optional)")
         password = st.text_input("Password (at least 10 characters)", type="password")
@@ -66,7 +84,16 @@ def _first_run_form(console: Console) -> None:
             st.error("The two passwords differ.")
             return
         try:
-            account = create_first_manager(console.engine, email, password, name=name)
+            settings = console.settings
+            account = create_first_manager(
+                console.engine,
+                email,
+                password,
+                setup_code=setup_code,
+                limits=sign_in_limits(settings),
+                client_address=client_address(settings),
+                name=name,
+            )
         except ConsoleError as exc:
             st.error(str(exc))
             return
@@ -83,7 +110,10 @@ def _oidc_view(console: Console) -> None:
         return
     email = str(st.user.get("email") or "")
     account = get_account(console.engine, email) if email else None
-    if account is not None and not account.active:
+    refusal = oidc_refusal(st.user, require_verified_email=console.settings.oidc_require_verified_email)
+    if refusal is not None:
+        st.error(refusal, icon=":material/block:")
+    elif account is not None and not account.active:
         st.error(f"The account {email} is deactivated: ask a manager.")
     else:
         st.warning(

@@ -8,6 +8,7 @@ in the audit log.
 
 from rag.auth.accounts import Account, get_account, list_accounts, user_count
 from rag.auth.audit import AuditRecord, audit_entries, record_action
+from rag.auth.oidc import oidc_refusal
 from rag.auth.roles import (
     AGENT,
     EVERYONE,
@@ -25,6 +26,7 @@ from rag.auth.sessions import (
     revoke_session,
     session_account,
 )
+from rag.auth.setup_code import ensure_setup_code, new_setup_code, setup_code_message
 from rag.auth.throttle import SignInLimits
 from rag.auth.users import (
     add_user,
@@ -54,8 +56,11 @@ __all__ = [
     "change_role",
     "check_role",
     "create_first_manager",
+    "ensure_setup_code",
     "get_account",
     "list_accounts",
+    "new_setup_code",
+    "oidc_refusal",
     "open_session",
     "record_action",
     "revoke_account_sessions",
@@ -63,6 +68,7 @@ __all__ = [
     "session_account",
     "set_active",
     "set_password",
+    "setup_code_message",
     "sign_in",
     "user_count",
 ]

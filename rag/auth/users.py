@@ -27,12 +27,14 @@ from rag.auth.audit import record_action
 from rag.auth.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from rag.auth.roles import MANAGER, check_role
 from rag.auth.sessions import create_session, revoke_sessions
+from rag.auth.setup_code import consume_setup_code, lock_first_run, setup_code_matches
 from rag.auth.throttle import SignInLimits, address_blocked, record_failure
 from rag.errors import InvalidInput, SignInRefused
 
 __all__ = [
     "DEACTIVATED",
     "WRONG_CREDENTIALS",
+    "WRONG_SETUP_CODE",
     "Account",
     "add_user",
     "change_own_password",
@@ -53,8 +55,13 @@ WRONG_CREDENTIALS = "Wrong email or password."
 DEACTIVATED = "This account is deactivated: ask a manager."  # told only to someone with the password
 WRONG_CURRENT = "The current password is wrong."
 TOO_MANY = "Too many failed attempts: try again in a few minutes."
-# Any two concurrent first-run submissions serialise on this lock; only one creates the manager.
-_FIRST_RUN_LOCK = 61_006
+WRONG_SETUP_CODE = (
+    "Wrong or expired setup code. The server's log shows the current one "
+    "(or run `python -m rag setup-code` on the server for a new one)."
+)
+# Role changes and (de)activations serialise on this lock, so two managers removing each other at
+# once cannot both count the other as the one who stays.
+_MANAGERS_LOCK = 61_007
 
 Verdict = Literal["right", "wrong", "refused"]  # refused: not even checked (locked, throttled)
 
@@ -75,13 +82,35 @@ def add_user(
         return _insert(conn, email, role, actor=actor, password=password, name=name, temporary=temporary)
 
 
-def create_first_manager(engine: Engine, email: str, password: str, *, name: str = "") -> Account:
-    """The first-run step: a manager account, only while there is no account at all."""
+def create_first_manager(
+    engine: Engine,
+    email: str,
+    password: str,
+    *,
+    setup_code: str,
+    limits: SignInLimits,
+    client_address: str,
+    name: str = "",
+) -> Account:
+    """The first-run step: a manager account, only while there is no account at all, and only with
+    the live setup code, which it uses up. Wrong codes count as failed sign-ins of the address."""
+    refusal: str | None = None
     with engine.begin() as conn:
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIRST_RUN_LOCK)))
+        lock_first_run(conn)
         if conn.execute(sa.select(sa.func.count()).select_from(User)).scalar_one():
             raise InvalidInput("An account exists already: sign in, or ask a manager to add you.")
-        return _insert(conn, email, MANAGER, actor="first run", password=password, name=name, temporary=False)
+        now = _now(conn)
+        if address_blocked(conn, client_address, limits, now):
+            refusal = TOO_MANY
+        elif not setup_code_matches(conn, setup_code, now):
+            record_failure(conn, address=client_address, email=email, limits=limits, now=now)
+            refusal = WRONG_SETUP_CODE
+        else:
+            consume_setup_code(conn)
+            return _insert(
+                conn, email, MANAGER, actor="first run", password=password, name=name, temporary=False
+            )
+    raise SignInRefused(refusal)  # after the commit, so the failure stays counted
 
 
 def _insert(
@@ -113,6 +142,7 @@ def change_role(engine: Engine, email: str, role: str, *, actor: str) -> None:
     """Signed-in sessions keep going: every run reads the account, so the new role applies at once."""
     check_role(role)
     with engine.begin() as conn:
+        _lock_managers(conn)
         old = _locked_user(conn, email)
         if old.role == role:
             return
@@ -125,6 +155,7 @@ def change_role(engine: Engine, email: str, role: str, *, actor: str) -> None:
 def set_active(engine: Engine, email: str, active: bool, *, actor: str) -> None:
     """Deactivated accounts cannot sign in, and their sessions are revoked."""
     with engine.begin() as conn:
+        _lock_managers(conn)
         user = _locked_user(conn, email)
         if user.active == active:
             return
@@ -173,6 +204,12 @@ def _locked_user(conn: Connection, email: str) -> _UserRow:
     if user is None:
         raise InvalidInput(f"There is no account for {email.strip()}.")
     return user
+
+
+def _lock_managers(conn: Connection) -> None:
+    """Taken before the account is read: each statement after it sees every change committed by
+    whoever held it before (READ COMMITTED), so the count in `_keep_a_manager` is current."""
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MANAGERS_LOCK)))
 
 
 def _keep_a_manager(conn: Connection, email: str, what: str) -> None:

@@ -1,4 +1,5 @@
-"""`python -m rag users ...`: add accounts, set passwords, change roles, deactivate, from a shell."""
+"""`python -m rag users ...`: add accounts, set passwords, change roles, deactivate, from a shell;
+`python -m rag setup-code`: a new code for the first-run form."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from rag.auth import (
     add_user,
     change_role,
     list_accounts,
+    new_setup_code,
     revoke_account_sessions,
     set_active,
     set_password,
+    setup_code_message,
 )
 from rag.errors import InvalidInput
 
@@ -28,6 +31,10 @@ TEMPORARY_HELP = "the person must choose a new password at their next sign-in"
 
 
 def add_users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "setup-code", help="print a new one-time code for the first-run form (the previous one stops working)"
+    )
+    p.set_defaults(run=_setup_code)
     users = sub.add_parser("users", help="manage accounts and roles")
     commands = users.add_subparsers(required=True, metavar="ACTION")
     p = commands.add_parser("add", help="add an account (asks for its password)")
@@ -111,4 +118,9 @@ def _role(console: Console, args: argparse.Namespace) -> int:
 def _activation(console: Console, args: argparse.Namespace) -> int:
     set_active(console.engine, args.email, args.active, actor=ACTOR)
     print(f"{args.email} is {'active' if args.active else 'deactivated'}")
+    return 0
+
+
+def _setup_code(console: Console, args: argparse.Namespace) -> int:
+    print(setup_code_message(new_setup_code(console.engine)))
     return 0

@@ -23,7 +23,15 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from db.engine import make_engine
 from rag.auth import add_user
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, REPO, STARTUP_TIMEOUT_S, _free_port, _stop
+from tests.browser.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    STARTUP_TIMEOUT_S,
+    _free_port,
+    _stop,
+    shown,
+)
 
 PASSWORD = "correct horse battery"
 MANAGER = "boss@example.com"
@@ -124,7 +132,7 @@ def _sign_in(page: Page, email: str, password: str) -> None:
 
 
 def _signed_in(page: Page, email: str) -> None:
-    expect(page.get_by_text(f"Signed in: {email}")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(shown(f"Signed in: {email}"))).to_be_visible(timeout=60_000)
     expect(page.get_by_role("heading", name="Sign in")).to_have_count(0)
 
 
