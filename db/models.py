@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from pgvector.sqlalchemy import Vector
@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -50,6 +51,8 @@ class KnowledgeBase(Base):
     # Kept by triggers on chunks (migration 0002): BM25's collection size and average length.
     chunk_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     lexeme_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    # A document is due for review this many days after its latest version (rag/library/freshness.py).
+    review_days: Mapped[int] = mapped_column(Integer, server_default=text("180"))
     created_at: Mapped[datetime] = created_column()
 
 
@@ -77,6 +80,13 @@ class Document(Base):
     source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_column()
     updated_at: Mapped[datetime] = created_column()
+    # Who keeps it true, and by when it is checked again. A trigger (migration 0017) fills them in:
+    # the uploader, and the latest version's day plus the knowledge base's review_days; a new
+    # version keeps its owner and gets a fresh date.
+    owner: Mapped[str] = mapped_column(Text)
+    review_by: Mapped[date] = mapped_column(Date)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
 
 
 class Chunk(Base):
@@ -224,6 +234,10 @@ class Answer(Base):
         Index("ix_answers_in_progress", "created_at", postgresql_where=text("state = 'in_progress'")),
         CheckConstraint("state IN ('in_progress', 'done', 'failed', 'interrupted')", name="ck_answers_state"),
         CheckConstraint("kind IN ('question', 'reask')", name="ck_answers_kind"),
+        Index("ix_answers_gap", "gap_id", postgresql_where=text("gap_id IS NOT NULL")),
+        Index(
+            "ix_answers_curated", "curated_answer_id", postgresql_where=text("curated_answer_id IS NOT NULL")
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     conversation_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -279,6 +293,12 @@ class Answer(Base):
     # What the answer figures (analytics, Unanswered) count: finished questions.
     in_figures: Mapped[bool] = mapped_column(
         Boolean, Computed("kind = 'question' AND state <> 'in_progress'", persisted=True)
+    )
+    # The gap (a persistent unanswered group) this flagged question belongs to, once someone acted on it.
+    gap_id: Mapped[int | None] = mapped_column(ForeignKey("gaps.id", ondelete="SET NULL"))
+    # The curated answer given instead of a generated one (rag/answer/curated.py).
+    curated_answer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("curated_answers.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = created_column()
 
@@ -472,3 +492,81 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = created_column()
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Gap(Base):
+    """An unanswered group someone acted on (rag/analytics/gaps.py): assigned, answered by a new
+    document and awaiting confirmation, or resolved. Its flagged answers point to it (answers.gap_id)."""
+
+    __tablename__ = "gaps"
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'assigned', 'answered', 'resolved')", name="ck_gaps_state"),
+        Index("ix_gaps_kb_state", "knowledge_base_id", "state"),
+        Index("ix_gaps_resolved_at", "is_demo", "resolved_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    knowledge_base_id: Mapped[int] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    title: Mapped[str] = mapped_column(Text)  # a representative question, re-asked by the gap loop
+    state: Mapped[str] = mapped_column(String(10), server_default=text("'open'"))
+    assignee: Mapped[str | None] = mapped_column(Text)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the group's first question
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assigned_by: Mapped[str | None] = mapped_column(Text)
+    # The loop's finding, awaiting a person: the re-ask's answer and the document it cited first.
+    answered_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"))
+    answered_document_title: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answer_text: Mapped[str | None] = mapped_column(Text)
+    reask_answer_id: Mapped[int | None] = mapped_column(BigInteger)  # no foreign key, as cached_from
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = created_column()
+
+
+class GapLoopState(Base):
+    """The gap loop's watermark per knowledge base: documents changed after `checked_through` have
+    not been tried on the open gaps yet; `running_until` is a running loop's lease."""
+
+    __tablename__ = "gap_loop_state"
+    knowledge_base_id: Mapped[int] = mapped_column(
+        ForeignKey("knowledge_bases.id", ondelete="CASCADE"), primary_key=True
+    )
+    checked_through: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    running_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_reasked: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_answered: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class CuratedAnswer(Base):
+    """The right answer to a question, written by a knowledge manager (rag/answer/curated.py).
+
+    Given first to similar questions while every document it cites is as it was when written
+    (same content hash); replacing or deleting one invalidates it.
+    """
+
+    __tablename__ = "curated_answers"
+    __table_args__ = (Index("ix_curated_answers_kb", "knowledge_base_id", "is_demo"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    knowledge_base_id: Mapped[int] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"))
+    is_demo: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(Text)  # the normalised question, for exact matches
+    question_embedding: Mapped[list[float] | None] = mapped_column(Vector())
+    answer: Mapped[str] = mapped_column(Text)
+    document_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))  # cited, in citation order [1], [2]...
+    document_titles: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    document_hashes: Mapped[list[str]] = mapped_column(ARRAY(Text))  # each one's content when written
+    document_versions: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    author: Mapped[str] = mapped_column(Text)
+    source_answer_id: Mapped[int | None] = mapped_column(BigInteger)  # the rated-down or unanswered one
+    gap_id: Mapped[int | None] = mapped_column(ForeignKey("gaps.id", ondelete="SET NULL"))
+    hits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    invalidated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    invalidated_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_column()

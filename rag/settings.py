@@ -194,6 +194,13 @@ class Settings:
         default=0.95, metadata=_env("ANSWER_CACHE_SIMILARITY", _similarity)
     )
     answer_cache_ttl_hours: float = field(default=24.0, metadata=_env("ANSWER_CACHE_TTL_HOURS", _number))
+    # Curated answers (rag/answer/curated.py) are given to questions this similar (cosine), or off.
+    curated_similarity: float | None = field(default=0.9, metadata=_env("CURATED_SIMILARITY", _similarity))
+    # The gap loop (rag/analytics/gap_loop.py): how often a worker looks for new documents (cron, or
+    # off), re-asking the open groups of the last GAP_LOOP_DAYS days, at most GAP_LOOP_MAX_REASKS a run.
+    gap_loop_schedule: str | None = field(default="* * * * * 45", metadata=_env("GAP_LOOP_SCHEDULE", _cron))
+    gap_loop_days: int = field(default=30, metadata=_env("GAP_LOOP_DAYS", _whole))
+    gap_loop_max_reasks: int = field(default=25, metadata=_env("GAP_LOOP_MAX_REASKS", _whole))
     db_pool_size: int = field(default=10, metadata=_env("DB_POOL_SIZE", _whole))
     db_max_overflow: int = field(default=10, metadata=_env("DB_MAX_OVERFLOW", _whole))
     # Bounded database statements and per-user limits; 0 turns one off.
@@ -329,6 +336,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("MAX_UPLOAD_MB must be positive")
     if s.weak_relevance > s.min_relevance or not 0 < s.min_keyword_coverage <= 1:
         raise ConfigError("LOW_RELEVANCE must not exceed MIN_RELEVANCE; MIN_KEYWORD_COVERAGE is in (0, 1]")
+    if s.gap_loop_days < 1 or s.gap_loop_max_reasks < 1:
+        raise ConfigError("GAP_LOOP_DAYS and GAP_LOOP_MAX_REASKS must be at least 1")
     if s.answer_cache_ttl_hours <= 0:
         raise ConfigError("ANSWER_CACHE_TTL_HOURS must be positive")
     if s.db_pool_size < 1 or s.db_max_overflow < 0:

@@ -7,6 +7,10 @@ the relevance threshold), or someone rated it down. Flagged questions are groupe
 embeddings (single link), so paraphrases of one missing topic count together. A knowledge
 manager documents the topic, re-asks the group's wordings against today's library (logged as
 re-asks, out of the figures), and marks the group resolved with a note.
+
+A group someone acted on has a gap (rag/analytics/gaps.py): its state (open, assigned, answered and
+awaiting confirmation, resolved), assignee, due date and the document that answered it. A group
+without one is open; a resolved gap whose group has new, unresolved questions is open again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -23,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.models import Answer, AnswerSource, Feedback
+from rag.analytics.gaps import GapState, GapView, ensure_gap, gaps_by_id, reopen_gaps, resolve_gap
 from rag.answer.pipeline import prepare, stream
 from rag.console import Console
 from rag.errors import LimitReached
@@ -44,6 +49,23 @@ class UnansweredGroup:
     closest_documents: list[str]  # titles retrieved most often for these questions
     resolved: bool  # every answer in the group is resolved
     resolution_note: str | None  # the latest note given, even if newer questions reopened the group
+    # Its gap's (rag/analytics/gaps.py); a group nobody acted on is open.
+    state: GapState = "open"
+    gap_id: int | None = None
+    title: str | None = None  # the gap's representative question, re-asked by the gap loop
+    assignee: str | None = None
+    due_on: date | None = None
+    answered_document: str | None = None  # answered (awaiting confirmation) or resolved by this document
+    answered_document_id: int | None = None
+    answered_at: datetime | None = None
+    proposed_answer: str | None = None  # the re-ask's answer that found it answered
+    resolved_at: datetime | None = None
+    time_to_resolve: timedelta | None = None  # from the gap's first question to its resolution
+
+    @property
+    def question(self) -> str:
+        """What the group asks: its gap's title, or its latest wording."""
+        return self.title or self.examples[0]
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,7 @@ class _Flagged:
     resolved_at: datetime | None
     resolution_note: str | None
     reasons: tuple[str, ...]
+    gap_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,24 +104,32 @@ def unanswered_groups(
     flagged = _flagged(engine, start=start, end=end, demo=demo, threshold=threshold, limit=limit)
     clusters = _cluster(flagged, similarity)
     documents = _documents(engine, [f.id for f in flagged])
-    groups = [_group(members, documents) for members in clusters]
+    with engine.connect() as conn:
+        gaps = gaps_by_id(conn, sorted({f.gap_id for f in flagged if f.gap_id is not None}))
+    groups = [_group(members, documents, gaps) for members in clusters]
     groups.sort(key=lambda g: (-g.count, -g.last_seen.timestamp(), g.key))
     return groups
 
 
 def resolve_group(engine: Engine, answer_ids: Sequence[int], *, user: str, note: str) -> int:
-    """Mark these answers as documented; returns how many rows changed."""
-    values: dict[str, object] = {
-        "resolved_at": sa.func.now(),
-        "resolved_by": user,
-        "resolution_note": note.strip(),
-    }
-    return _update(engine, answer_ids, values)
+    """Mark these answers as documented, and their group's gap resolved; returns how many answers
+    changed."""
+    if not answer_ids:
+        return 0
+    with engine.begin() as conn:
+        gap_id = ensure_gap(conn, answer_ids)
+        return resolve_gap(conn, gap_id, user=user, note=note.strip())
 
 
 def reopen_group(engine: Engine, answer_ids: Sequence[int]) -> int:
-    """Undo `resolve_group`; returns how many rows changed."""
-    return _update(engine, answer_ids, {"resolved_at": None, "resolved_by": None, "resolution_note": None})
+    """Undo `resolve_group` (its gap goes back to assigned, or open); returns how many rows changed."""
+    if not answer_ids:
+        return 0
+    with engine.begin() as conn:
+        reopen_gaps(conn, answer_ids)
+        values = {"resolved_at": None, "resolved_by": None, "resolution_note": None}
+        result = conn.execute(sa.update(Answer).where(Answer.id.in_(list(answer_ids))).values(**values))
+    return int(result.rowcount)
 
 
 def reask(console: Console, questions: list[str], *, user: str) -> list[Reask]:
@@ -151,6 +182,7 @@ def _flagged(
             Answer.question_embedding,
             Answer.resolved_at,
             Answer.resolution_note,
+            Answer.gap_id,
             not_answered.label("not_answered"),
             interrupted.label("interrupted"),
             low.label("low_confidence"),
@@ -186,6 +218,7 @@ def _flagged(
                 )
                 if flag
             ),
+            gap_id=r.gap_id,
         )
         for r in rows
     ]
@@ -230,7 +263,9 @@ def normalise_question(question: str) -> str:
     return " ".join(re.findall(r"\w+", question.lower()))
 
 
-def _group(members: list[_Flagged], documents: dict[int, list[str]]) -> UnansweredGroup:
+def _group(
+    members: list[_Flagged], documents: dict[int, list[str]], gaps: dict[int, GapView]
+) -> UnansweredGroup:
     members = sorted(members, key=lambda f: (f.created_at, f.id), reverse=True)  # most recent first
     wordings: dict[str, str] = {}
     for f in members:
@@ -239,7 +274,7 @@ def _group(members: list[_Flagged], documents: dict[int, list[str]]) -> Unanswer
     resolved = [f for f in members if f.resolved_at is not None]
     latest = max(resolved, key=lambda f: f.resolved_at or f.created_at, default=None)
     present = {reason for f in members for reason in f.reasons}
-    return UnansweredGroup(
+    group = UnansweredGroup(
         key=min(f.id for f in members),
         answer_ids=sorted(f.id for f in members),
         count=len(members),
@@ -250,6 +285,38 @@ def _group(members: list[_Flagged], documents: dict[int, list[str]]) -> Unanswer
         closest_documents=[t for t, _ in sorted(titles.items(), key=lambda i: (-i[1], i[0]))][:MAX_DOCUMENTS],
         resolved=len(resolved) == len(members),
         resolution_note=latest.resolution_note if latest else None,
+    )
+    return _with_gap(group, _gap_of(members, gaps))
+
+
+def _gap_of(members: list[_Flagged], gaps: dict[int, GapView]) -> GapView | None:
+    """The gap most members point to (the newest on a tie), as `ensure_gap` picks it."""
+    counts = Counter(f.gap_id for f in members if f.gap_id is not None and f.gap_id in gaps)
+    if not counts:
+        return None
+    gap_id = max(counts, key=lambda i: (counts[i], i))
+    return gaps[gap_id]
+
+
+def _with_gap(group: UnansweredGroup, gap: GapView | None) -> UnansweredGroup:
+    if gap is None:
+        return group
+    # New questions since the gap was resolved: the group needs work again.
+    state: GapState = "open" if gap.state == "resolved" and not group.resolved else gap.state
+    resolved_at = gap.resolved_at if gap.state == "resolved" else None
+    return replace(
+        group,
+        state=state,
+        gap_id=gap.id,
+        title=gap.title,
+        assignee=gap.assignee,
+        due_on=gap.due_on,
+        answered_document=gap.answered_document_title,
+        answered_document_id=gap.answered_document_id,
+        answered_at=gap.answered_at,
+        proposed_answer=gap.answer_text,
+        resolved_at=resolved_at,
+        time_to_resolve=resolved_at - gap.first_seen if resolved_at else None,
     )
 
 
@@ -267,11 +334,3 @@ def _documents(engine: Engine, answer_ids: list[int]) -> dict[int, list[str]]:
         for answer_id, title in conn.execute(query):
             titles.setdefault(answer_id, []).append(title)
     return titles
-
-
-def _update(engine: Engine, answer_ids: Sequence[int], values: dict[str, object]) -> int:
-    if not answer_ids:
-        return 0
-    with engine.begin() as conn:
-        result = conn.execute(sa.update(Answer).where(Answer.id.in_(list(answer_ids))).values(**values))
-    return int(result.rowcount)

@@ -60,6 +60,7 @@ class AnswerRecord:
     cache_hit: bool = False
     saved_usd: Decimal | None = None  # a cache hit: the original answer's cost less the hit's own
     cached_from: int | None = None  # a cache hit: the answer it repeats
+    curated_answer_id: int | None = None  # a curated answer given instead of a generated one
 
 
 def begin_answer(engine: Engine, kb: KnowledgeBaseRef, new: NewAnswer) -> int:
@@ -140,6 +141,7 @@ def finish_answer(
                 cache_hit=record.cache_hit,
                 saved_usd=record.saved_usd,
                 cached_from=record.cached_from,
+                curated_answer_id=record.curated_answer_id,
             )
         )
     return final

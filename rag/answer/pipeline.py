@@ -27,6 +27,7 @@ import numpy.typing as npt
 from rag.answer.cache import CachedAnswer, CacheScope, find_exact, find_similar, remember, saved_usd
 from rag.answer.citations import cited_numbers, drop_unknown_citations, removal_note
 from rag.answer.conversations import recent_turns, start_conversation
+from rag.answer.curated import CuratedHit, curated_passages, find_curated
 from rag.answer.gate import Confidence, GateLevels, judge
 from rag.answer.limits import check_limits
 from rag.answer.log import AnswerKind, AnswerRecord, AnswerState, NewAnswer, begin_answer, finish_answer
@@ -59,6 +60,7 @@ class _Work:
     relevant: list[Passage] = field(default_factory=list)  # the passages the model is shown
     question_vector: list[float] | None = None
     cached: CachedAnswer | None = None
+    curated: CuratedHit | None = None
 
 
 @dataclass
@@ -69,6 +71,10 @@ class Answer:
     conversation_id: uuid.UUID
     passages: list[Passage] = field(default_factory=list)
     cached_at: datetime | None = None  # a cache hit: when the answer it repeats was given
+    # A curated answer (rag/answer/curated.py): which one, who wrote it and when.
+    curated_answer_id: int | None = None
+    curated_by: str | None = None
+    curated_at: datetime | None = None
     # How strong the evidence was (rag/answer/gate.py): "low" is answered but marked; None: nothing
     # relevant was found.
     confidence: Confidence | None = None
@@ -96,16 +102,19 @@ def prepare(
     conversation_id: uuid.UUID | None = None,
     kind: AnswerKind = "question",
     history: list[Turn] | None = None,
+    enforce_limits: bool = True,
 ) -> Answer:
     """Check the question, log it as in progress, then find its passages or its cached answer.
 
     Raises QuestionRejected, LimitReached, or ModelError if the question cannot be embedded (that
     failure is logged first). `history` gives the earlier turns directly (an API client that keeps
-    its own conversation) instead of reading them from the conversation.
+    its own conversation) instead of reading them from the conversation. `enforce_limits=False`
+    skips the per-user limits: the gap loop's own re-asks, bounded by GAP_LOOP_MAX_REASKS.
     """
     question = _checked(question, console.settings)
     # Before any model call: a user over a limit costs nothing. Questions in progress count.
-    check_limits(console.engine, console.settings, user)
+    if enforce_limits:
+        check_limits(console.engine, console.settings, user)
     started = time.perf_counter()
     if kind == "reask":
         conversation_id = None
@@ -156,9 +165,10 @@ def stream(answer: Answer) -> Generator[str]:
     request: AnswerRequest | None = None
     requested = 0.0
     try:
-        if work.cached is not None:
-            yield from _first_text(answer, [work.cached.answer])
-            _finish(answer, work.cached.answer, error=None, generation=None)
+        given = work.curated or work.cached
+        if given is not None:
+            yield from _first_text(answer, [given.answer])
+            _finish(answer, given.answer, error=None, generation=None)
             return
         if not work.relevant:
             yield from _first_text(answer, [NOT_KNOWN])
@@ -254,7 +264,7 @@ def _find_passages(answer: Answer) -> None:
         raise
     work.question_vector = batch.vectors[0].tolist()
     answer.timings_ms["embed"] = (time.perf_counter() - t0) * 1000
-    if _use_cache(answer, batch.vectors[0]):
+    if _use_curated(answer, batch.vectors[0]) or _use_cache(answer, batch.vectors[0]):
         return
     t1 = time.perf_counter()
     answer.passages = retrieve(console.engine, console.kb, queries, batch.vectors, console.settings.retrieval)
@@ -277,7 +287,8 @@ def _finish(
     console = work.console
     known = {p.number for p in work.relevant}
     text, removed = drop_unknown_citations(text.strip(), known)
-    cited = cited_numbers(text) & known
+    # A curated answer rests on every document its author cited, with or without [n] in its text.
+    cited = set(known) if work.curated is not None else cited_numbers(text) & known
     if generation is not None:
         work.calls.extend(generation.calls)
         work.calls.append(_chat_call(work, generation, error))
@@ -306,12 +317,15 @@ def _finish(
         cache_hit=cached is not None,
         saved_usd=saved_usd(cached, work.calls, console.settings.prices) if cached else None,
         cached_from=cached.answer_id if cached else None,
+        curated_answer_id=work.curated.id if work.curated else None,
     )
     final = finish_answer(
         console.engine, answer.answer_id, record, work.calls, console.settings.prices, started=work.started
     )
     answer.timings_ms.update(final)
-    if answered and cached is None and answer.confidence == "high":  # a weak answer is not given again
+    if (
+        answered and cached is None and work.curated is None and answer.confidence == "high"
+    ):  # a weak answer is not given again
         _remember(answer, text, cited)
     answer.answer = text
     answer.answered = answered
@@ -322,6 +336,28 @@ def _finish(
     answer.tokens_in, answer.tokens_out = record.tokens_in, record.tokens_out
     answer.state = state
     answer.finished = True
+
+
+# Curated answers (rag/answer/curated.py): before the cache, for the questions the cache serves.
+
+
+def _use_curated(answer: Answer, vector: npt.NDArray[np.float32]) -> bool:
+    work = answer._work
+    console = work.console
+    threshold = console.settings.curated_similarity
+    if threshold is None or work.kind != "question" or work.history:
+        return False
+    t0 = time.perf_counter()
+    hit = find_curated(console.engine, console.kb, answer.question, vector, threshold=threshold)
+    passages = curated_passages(console.engine, hit, vector) if hit else []
+    answer.timings_ms["cache"] = (answer.timings_ms.get("cache") or 0.0) + (time.perf_counter() - t0) * 1000
+    if hit is None or not passages:
+        return False
+    work.curated = hit
+    work.relevant = answer.passages = passages
+    answer.confidence = "high"
+    answer.curated_answer_id, answer.curated_by, answer.curated_at = hit.id, hit.author, hit.created_at
+    return True
 
 
 # The answer cache (rag/answer/cache.py).

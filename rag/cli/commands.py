@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rag.analytics import roll_up_closed_days
+from rag.analytics.gap_loop import recheck_gaps
 from rag.answer import Answer, close_abandoned_answers, prepare, stream
 from rag.api import serve
 from rag.cli.users import add_users_parser
@@ -29,7 +30,7 @@ from rag.ingest.wait import wait_for_jobs
 from rag.ingest.worker import PeriodicJob, run_worker
 from rag.library import list_documents
 from rag.retrieval.params import MODES
-from rag.settings import load_settings
+from rag.settings import Settings, load_settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,7 +143,7 @@ def _sync(console: Console, args: argparse.Namespace) -> int:
 def _worker(console: Console, args: argparse.Namespace) -> int:
     concurrency = args.concurrency or console.settings.worker_concurrency
     print(f"worker: {concurrency} job(s) at once on {database_label(console)}; Ctrl-C stops", file=sys.stderr)
-    run_worker(console, concurrency=concurrency, periodic=worker_periodic_jobs())
+    run_worker(console, concurrency=concurrency, periodic=worker_periodic_jobs(console.settings))
     return 0
 
 
@@ -154,10 +155,11 @@ def _api(console: Console, args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_periodic_jobs() -> list[PeriodicJob]:
-    """What a worker does besides ingestion: close the answers a dead app process left open, and
-    roll up the analytics of closed days before anyone opens a page."""
-    return [
+def worker_periodic_jobs(settings: Settings | None = None) -> list[PeriodicJob]:
+    """What a worker does besides ingestion: close the answers a dead app process left open, roll
+    up the analytics of closed days before anyone opens a page, and re-ask the open unanswered
+    groups when new documents arrived (GAP_LOOP_SCHEDULE)."""
+    jobs = [
         # Every 10 s (the sixth field is seconds): an update through a partial index, usually of nothing.
         PeriodicJob("close_abandoned_answers", "* * * * * */10", _close_abandoned_answers),
         # Every minute, 30 s past (so 00:00:30 UTC for the day just closed): four small queries when
@@ -165,6 +167,9 @@ def worker_periodic_jobs() -> list[PeriodicJob]:
         # midnight) is computed again within a minute.
         PeriodicJob("roll_up_analytics", "* * * * * 30", _roll_up_analytics),
     ]
+    if settings is not None and settings.gap_loop_schedule:
+        jobs.append(PeriodicJob("recheck_gaps", settings.gap_loop_schedule, _recheck_gaps))
+    return jobs
 
 
 def _close_abandoned_answers(console: Console) -> str:
@@ -174,6 +179,10 @@ def _close_abandoned_answers(console: Console) -> str:
 
 def _roll_up_analytics(console: Console) -> str:
     return str(roll_up_closed_days(console.engine))
+
+
+def _recheck_gaps(console: Console) -> str:
+    return str(recheck_gaps(console))
 
 
 def _report(
@@ -261,6 +270,10 @@ def _demo_data(console: Console, args: argparse.Namespace) -> int:
         f"added {s.answers:,} demo answers in {s.conversations:,} conversations ({s.sources:,} sources, "
         f"{s.model_calls:,} model calls, {s.feedback:,} feedback) over {args.days} days "
         f"in {s.seconds:.1f} s (seed {s.seed})"
+    )
+    print(
+        f"knowledge upkeep: {s.gaps} unanswered group(s) given a state, {s.curated} answer(s) from a "
+        f"curated one, {s.review_dates} document review date(s) moved"
     )
     if s.already_there:
         print(f"{s.already_there:,} demo answers were already there: now {s.already_there + s.answers:,}")

@@ -1,4 +1,4 @@
-"""Adding and removing demo traffic, each in one transaction."""
+"""Adding and removing demo traffic: the traffic in one transaction, then its upkeep (rag/demo/upkeep.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.analytics.rollups import invalidate_rollups
 from rag.console import Console
 from rag.demo.catalog import build_catalog, embed_variants
 from rag.demo.copy_rows import prepare, write_batch, write_ingest_calls
+from rag.demo.upkeep import add_demo_upkeep, remove_demo_upkeep
 
 BATCH = 10_000
 
@@ -30,6 +31,9 @@ class DemoSummary:
     already_there: int  # demo answers before this run
     seed: int
     seconds: float
+    gaps: int = 0  # unanswered groups given a state (assigned, answered, resolved)
+    curated: int = 0  # demo answers given the demo curated answer
+    review_dates: int = 0  # real documents whose review date the demo moved
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class RemovedRows:
     feedback: int
     model_calls: int
     conversations: int
+    gaps: int = 0
+    curated_answers: int = 0
+    review_dates: int = 0  # put back to their default
 
 
 def generate_demo_data(
@@ -56,7 +63,8 @@ def generate_demo_data(
     started = time.perf_counter()
     seed = random.SystemRandom().randrange(2**31) if seed is None else seed
     rng = np.random.default_rng(seed)
-    end = (now or datetime.now(UTC)).timestamp()
+    now = now or datetime.now(UTC)
+    end = now.timestamp()
     window = (end - days * 86_400, end)
     vectors = embed_variants(console.embedder)
     with console.engine.begin() as conn:
@@ -74,8 +82,21 @@ def generate_demo_data(
                 progress(int(totals[0]), answers)
         totals[3] += write_ingest_calls(cursor, rng, window, catalog, console.settings.prices)
         invalidate_rollups(conn, demo=True)  # past days changed
+    upkeep = add_demo_upkeep(console, days=days, now=now)
     a, c, s, m, f = (int(x) for x in totals)
-    return DemoSummary(a, c, s, m, f, already, seed, time.perf_counter() - started)
+    return DemoSummary(
+        a,
+        c,
+        s,
+        m,
+        f,
+        already,
+        seed,
+        time.perf_counter() - started,
+        upkeep.gaps,
+        upkeep.curated,
+        upkeep.review_dates,
+    )
 
 
 def remove_demo_data(engine: Engine) -> RemovedRows:
@@ -91,9 +112,10 @@ def remove_demo_data(engine: Engine) -> RemovedRows:
         sources = delete(f"DELETE FROM answer_sources WHERE answer_id IN ({demo_answers})")
         calls = delete("DELETE FROM model_calls WHERE is_demo")
         answers = delete("DELETE FROM answers WHERE is_demo")
+        gaps, curated, review_dates = remove_demo_upkeep(conn)
         conversations = delete(
             "DELETE FROM conversations c WHERE c.user_name LIKE 'demo:%' AND c.title LIKE '[demo] %' "
             "AND NOT EXISTS (SELECT 1 FROM answers a WHERE a.conversation_id = c.id)"
         )
         invalidate_rollups(conn, demo=True)
-    return RemovedRows(answers, sources, feedback, calls, conversations)
+    return RemovedRows(answers, sources, feedback, calls, conversations, gaps, curated, review_dates)
