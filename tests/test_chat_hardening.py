@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from rag.console import open_console
 from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
+from rag.text import escape_markdown
 from tests.fake_openai import FakeOpenAI, serve
 from tests.signin import sign_in_as
 
@@ -106,7 +107,9 @@ def test_over_the_limit_a_warning_and_no_api_call(start_app: StartApp, fake: Fak
     at = ask(at, "And for unopened headphones?")
     assert len(fake.requests) == 1
     assert [w.value for w in at.warning] == [
-        "You have asked 1 question in the last minute, the most allowed. Wait a minute, then ask again."
+        escape_markdown(
+            "You have asked 1 question in the last minute, the most allowed. Wait a minute, then ask again."
+        )
     ]
 
 
@@ -118,8 +121,9 @@ def test_a_failed_generation_shows_the_passages_and_logs_the_code(
     at = ask(at)
     assert len(fake.requests) == 3  # the first try and two retries
     assert [w.value for w in at.warning] == [
-        "The answer could not be completed: OpenAI had a server error; try again in a moment. "
-        "The passages found are below."
+        "The answer could not be completed: "
+        + escape_markdown("OpenAI had a server error; try again in a moment.")
+        + " The passages found are below."
     ]
     shown = assistant_markdown(at)
     assert "**Sources**" in shown and any(m.startswith("**[1] returns**") for m in shown)
@@ -138,8 +142,9 @@ def test_a_cut_stream_keeps_the_partial_answer_marked_incomplete(
     at = ask(at)
     assert assistant_markdown(at)[0] == "Customers have 14"
     assert [w.value for w in at.warning] == [
-        "This answer is incomplete: The connection to OpenAI was lost while the answer was streaming; "
-        "try again. The passages found are below."
+        "This answer is incomplete: "
+        + escape_markdown("The connection to OpenAI was lost while the answer was streaming; try again.")
+        + " The passages found are below."
     ]
     assert rows(database_url, "SELECT answer, incomplete, error_code FROM answers") == [
         ("Customers have 14", True, "connection")

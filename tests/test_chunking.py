@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from rag.parsing.document import Section
 from rag.text.chunking import chunk_sections, joined_text
+from rag.text.sentences import split_sentences
 from rag.text.tokens import count_tokens, encoding
 
 WORDS = [
@@ -148,3 +149,7 @@ def test_a_table_section_is_never_joined_to_its_neighbours() -> None:
     assert [c.text for c in chunks] == [s.text for s in sections]
     assert all(text[c.char_start : c.char_end] == c.text for c in chunks)
     assert [c.position for c in chunks] == [0, 1, 2, 3]
+
+
+def test_empty_text_has_no_sentences() -> None:
+    assert split_sentences("") == [] and split_sentences("  \n ") == []

@@ -17,7 +17,7 @@ from rag.console import Console
 from rag.retrieval import Passage
 from rag.text import escape_markdown
 from ui.auth import current_user
-from ui.cache_note import cached_caption
+from ui.cache_note import cached_caption, curated_caption
 from ui.feedback import feedback_widget
 from ui.sources import render_sources
 
@@ -40,6 +40,8 @@ class ShownAnswer(TypedDict):
     removed_citations: set[int]
     answer_id: int  # 0: not logged, so no feedback
     cached_at: datetime | None
+    curated_by: str | None  # a curated answer: who wrote it, and when
+    curated_at: datetime | None
     state: str  # done, failed, interrupted; in_progress: still being answered (in another tab)
     confidence: str | None  # high; low: answered from weak evidence, marked so
 
@@ -64,6 +66,8 @@ def shown_answer(answer: Answer) -> ShownAnswer:
         "removed_citations": answer.removed_citations,
         "answer_id": answer.answer_id,
         "cached_at": answer.cached_at,
+        "curated_by": answer.curated_by,
+        "curated_at": answer.curated_at,
         "state": answer.state or "in_progress",
         "confidence": answer.confidence if answer.answered else None,
     }
@@ -82,6 +86,8 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
         "removed_citations": exchange.removed_citations,
         "answer_id": exchange.answer_id,
         "cached_at": None,
+        "curated_by": None,
+        "curated_at": None,
         "state": exchange.state,
         "confidence": exchange.confidence,
     }
@@ -103,6 +109,9 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
         st.markdown(_safe_text(shown))
     if shown["cached_at"]:
         st.caption(cached_caption(shown["cached_at"]))
+    curated_by, curated_at = shown.get("curated_by"), shown.get("curated_at")  # histories kept from before
+    if curated_by and curated_at:
+        st.caption(curated_caption(curated_by, curated_at))
     if shown["removed_citations"]:
         st.caption("Citations of passages that were not retrieved were removed from this answer.")
     if shown["state"] == "interrupted":
@@ -121,7 +130,14 @@ def draw_answer(console: Console, answer: Answer | ShownAnswer) -> ShownAnswer:
     elif not shown["answered"]:
         st.caption("Logged as unanswered, so the missing documentation can be written.")
     # After a failure the passages found are the help there is: shown, not folded away.
-    render_sources(shown["passages"], shown["cited"], answered=shown["answered"] or bool(shown["error"]))
+    render_sources(
+        console,
+        shown["passages"],
+        shown["cited"],
+        answered=shown["answered"] or bool(shown["error"]),
+        answer_text=shown["text"],
+        key=str(shown["answer_id"]),
+    )
     if shown["answer_id"]:
         feedback_widget(console, shown["answer_id"], current_user(console))
     return shown

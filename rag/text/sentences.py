@@ -32,6 +32,8 @@ def sentence_starts(text: str) -> list[int]:
 
 
 def split_sentences(text: str) -> list[str]:
+    if not text:
+        return []
     starts = sentence_starts(text)
     ends = [*starts[1:], len(text)]
     return [text[a:b].strip() for a, b in zip(starts, ends, strict=True) if text[a:b].strip()]
