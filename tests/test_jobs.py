@@ -14,12 +14,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from db.models import Document
 from rag.console import Console
 from rag.ingest.folder_sync import sync_folder
 from rag.ingest.job_run import run_job
 from rag.ingest.jobs import NewFile, create_jobs, job_views
 from rag.ingest.queue import cancel, enqueue, retry
-from rag.ingest.stored_files import load_file, release_file
+from rag.ingest.stored_files import load_file, release_file, release_unneeded_files, store_file
 from rag.library.documents import delete_document
 from rag.library.knowledge_bases import open_knowledge_base
 from tests.fake_openai import FakeOpenAI, serve
@@ -77,8 +78,8 @@ def test_a_worker_stores_every_queued_file(
         ("oven.txt", 6, 6),
     ]
     assert {j.document_id for j in ended} == {d.id for d in stored}
-    # The bytes are released once their job has ended, and the paid batches once stored.
-    assert scalar(db, "SELECT count(*) FROM stored_files") == 0
+    # The bytes stay as the documents' originals; the paid batches are released once stored.
+    assert scalar(db, "SELECT count(*) FROM stored_files") == 3
     assert scalar(db, "SELECT count(*) FROM embedded_batches") == 0
     batches = sum(math.ceil(j.chunk_count / BATCH) for j in ended)
     assert len(embedding_inputs(fake)) == batches == 3 + 2 + 1
@@ -119,7 +120,7 @@ def test_six_uploads_of_one_file_at_once_embed_it_once(
     batches = math.ceil(12 / BATCH)
     assert len(embedding_inputs(fake)) == batches == scalar(db, "SELECT count(*) FROM model_calls")
     assert scalar(db, "SELECT count(*) FROM ingestion_events WHERE outcome = 'duplicate'") == 5
-    assert scalar(db, "SELECT count(*) FROM stored_files") == 0
+    assert scalar(db, "SELECT count(*) FROM stored_files") == 1  # the document's original, once
 
 
 def test_a_queued_job_cancelled_before_any_worker_runs_never_runs(
@@ -176,7 +177,7 @@ def test_a_running_job_cancelled_mid_embedding_stores_nothing_and_resumes_on_ret
     assert (job.state, job.chunk_count, job.attempts) == ("ingested", 40, 2)
     assert len(embedding_inputs(fake)) == 10 + lost  # the retry sent only the batches not kept
     assert scalar(db, "SELECT count(*) FROM model_calls") == 10 + lost
-    assert scalar(db, "SELECT count(*) FROM stored_files") == 0
+    assert scalar(db, "SELECT count(*) FROM stored_files") == 1  # now the document's original
 
 
 def test_a_failed_job_is_retried_once_the_model_api_works_again(
@@ -201,7 +202,7 @@ def test_a_failed_job_is_retried_once_the_model_api_works_again(
     assert (job.state, job.attempts) == ("ingested", 2) and job.message.startswith("6 chunks, ")
     assert [(d.filename, d.stored) for d in library(db)] == [("pump.txt", 6)]
     assert not retry(app, job_id)  # an ingested job is not retried
-    assert scalar(db, "SELECT count(*) FROM stored_files") == 0
+    assert scalar(db, "SELECT count(*) FROM stored_files") == 1  # now the document's original
 
 
 def test_folder_sync_adds_replaces_and_removes_only_its_own_documents(
@@ -330,3 +331,24 @@ def test_two_uploads_of_the_same_files_in_another_order_both_succeed(app: Consol
         ids = one.result(timeout=30) + other.result(timeout=30)
     assert sorted(ids) == [j.id for j in jobs(db)] and len(ids) == 4
     assert scalar(db, "SELECT count(*) FROM stored_files") == 2
+
+
+def test_a_documents_original_is_kept_until_it_is_replaced_or_deleted(app: Console, db: Engine) -> None:
+    """An agent opens the original from a source; the nightly tidy drops it once no document is it."""
+    with db.begin() as conn:
+        for content_hash in ("a" * 64, "b" * 64):
+            store_file(conn, content_hash, b"%PDF- original bytes")
+        conn.execute(
+            sa.insert(Document).values(knowledge_base_id=app.kb.id, title="Manual", filename="manual.pdf",
+                                       kind="pdf", content_hash="a" * 64, size_bytes=20, chunk_count=0,
+                                       token_count=0, uploaded_by=ADMIN)
+        )  # fmt: skip
+    release_file(app.engine, "a" * 64)
+    release_file(app.engine, "b" * 64)  # no job, no document: dropped at once
+    assert (
+        load_file(app.engine, "a" * 64) == b"%PDF- original bytes" and load_file(app.engine, "b" * 64) is None
+    )
+    assert release_unneeded_files(app.engine) == 0
+    with db.begin() as conn:  # a new version replaces the bytes
+        conn.execute(sa.update(Document).values(content_hash="c" * 64, version=2))
+    assert release_unneeded_files(app.engine) == 1 and load_file(app.engine, "a" * 64) is None

@@ -1,7 +1,9 @@
-"""Uploaded bytes kept in PostgreSQL by content hash, from the upload until no job needs them.
+"""Uploaded bytes kept in PostgreSQL by content hash, while a job needs them or a document is them.
 
 Any worker on any machine reads them from the database the app writes them to; the same bytes
-uploaded twice are kept once.
+uploaded twice are kept once. Once ingested they stay as the document's original (an agent opens
+it from a source, a PDF at the cited page) until a new version replaces it or it is deleted; the
+nightly tidy then drops them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
-from db.models import IngestionJob, StoredFile
+from db.models import Document, IngestionJob, StoredFile
 
 # A failed or cancelled job keeps its bytes this long, for a retry.
 KEEP_FOR_RETRY_DAYS = 7
@@ -38,7 +40,7 @@ def load_file(engine: Engine, content_hash: str) -> bytes | None:
 
 
 def release_file(engine: Engine, content_hash: str) -> None:
-    """Drop the bytes unless a job still waits for them or may be retried."""
+    """Drop the bytes unless a job still waits for them or may be retried, or a document is them."""
     with engine.begin() as conn:
         _release(conn, StoredFile.content_hash == content_hash, ~_needed())
 
@@ -60,8 +62,10 @@ def _needed(days: int | None = None) -> sa.ColumnElement[bool]:
     retryable: sa.ColumnElement[bool] = job.state.in_(_RETRYABLE)
     if days is not None:
         retryable = retryable & (job.updated_at > sa.func.now() - sa.text(f"interval '{int(days)} days'"))
-    return (
+    waiting = (
         sa.select(job.id)
         .where(job.content_hash == StoredFile.content_hash, job.state.in_(_WAITING) | retryable)
         .exists()
     )
+    original = sa.select(Document.id).where(Document.content_hash == StoredFile.content_hash).exists()
+    return waiting | original
