@@ -8,6 +8,7 @@ import streamlit as st
 from rag.errors import ConsoleError
 from rag.ingest import NewFile, SyncReport, enqueue, recent_ingestion_events, sample_files, sync_folder
 from rag.library import delete_document, list_documents
+from rag.library.freshness import DUE_WITHIN_DAYS, document_freshness
 from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.text import escape_markdown
 from ui.auth import current_user, require_page
@@ -15,6 +16,8 @@ from ui.console import get_console
 from ui.downloads import csv_download
 from ui.jobs_panel import announce, jobs_panel
 from ui.upload_jobs import queued_message
+
+REVIEW = {"overdue": "overdue", "due": "due soon", "ok": "up to date"}
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -78,21 +81,43 @@ if not documents:
         enqueue(console, [NewFile(path.name, path.read_bytes()) for path in samples], user=user)
         announce(f"Queued the {len(samples)} sample files.", done=True)
 else:
+    freshness = {d.id: d for d in document_freshness(console.engine, console.kb)}
+    due_only = st.toggle(
+        "Only documents due for review",
+        help=f"Past their review date, or due within {DUE_WITHIN_DAYS} days. The Freshness page ranks them.",
+    )
+    listed = (
+        [d for d in documents if d.id in freshness and freshness[d.id].status != "ok"]
+        if due_only
+        else documents
+    )
+    if not listed:
+        st.success(
+            f"No document is due for review in the next {DUE_WITHIN_DAYS} days.", icon=":material/task_alt:"
+        )
     table = pd.DataFrame(
         {
-            "Title": [d.title for d in documents],
-            "File": [d.filename for d in documents],
-            "Type": [d.kind for d in documents],
-            "Size (KB)": [round(d.size_bytes / 1024, 1) for d in documents],
-            "Chunks": [d.chunk_count for d in documents],
-            "Tokens": [d.token_count for d in documents],
-            "Version": [d.version for d in documents],
-            "Uploaded": [d.updated_at for d in documents],
-            "By": [d.uploaded_by for d in documents],
-            "Status": [d.status + (" ⚠ " + ", ".join(d.flags) if d.flags else "") for d in documents],
+            "Title": [d.title for d in listed],
+            "File": [d.filename for d in listed],
+            "Type": [d.kind for d in listed],
+            "Size (KB)": [round(d.size_bytes / 1024, 1) for d in listed],
+            "Chunks": [d.chunk_count for d in listed],
+            "Tokens": [d.token_count for d in listed],
+            "Version": [d.version for d in listed],
+            "Uploaded": [d.updated_at for d in listed],
+            "By": [d.uploaded_by for d in listed],
+            "Status": [d.status + (" ⚠ " + ", ".join(d.flags) if d.flags else "") for d in listed],
+            "Owner": [freshness[d.id].owner if d.id in freshness else "" for d in listed],
+            "Review by": [freshness[d.id].review_by if d.id in freshness else None for d in listed],
+            "Review": [REVIEW[freshness[d.id].status] if d.id in freshness else "" for d in listed],
         }
     )
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={"Review by": st.column_config.DateColumn(format="D MMM YYYY")},
+    )
     csv_download(table, "documents", label="Download as CSV")
     with st.expander("Delete a document"):
         labels = {d.id: f"{d.title} ({d.filename}, {d.chunk_count} chunks)" for d in documents}

@@ -20,6 +20,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from rag.analytics import Period, cost_totals
+from rag.answer.curated import write_curated_answer
 from rag.auth import add_user, set_active
 from rag.auth.api_keys import create_api_key, revoke_api_key
 from rag.console import Console
@@ -128,6 +129,31 @@ def test_chat_streams_server_sent_events_with_the_sources_last(api: Api) -> None
     text = "".join(data["text"] for kind, data in events if kind == "delta")
     final = events[-1][1]
     assert text.strip() == final["answer"] and final["answered"] and final["sources"][0]["cited"]
+
+
+def test_a_curated_answer_says_who_wrote_it_and_when(api: Api) -> None:
+    generated = api.post("/v1/chat", {"message": QUESTION}).json()
+    assert generated["curated_by"] is None and generated["curated_at"] is None
+    with api.console.engine.connect() as conn:
+        returns = conn.execute(sa.text("SELECT id FROM documents WHERE filename = 'returns.md'")).scalar_one()
+    write_curated_answer(
+        api.console,
+        question=QUESTION,
+        answer="Within 14 days of delivery, opened or not [1].",
+        document_ids=[returns],
+        author="km@example.com",
+    )
+    body = api.post("/v1/chat", {"message": QUESTION}).json()
+    assert body["answer"] == "Within 14 days of delivery, opened or not [1]."
+    assert body["curated_by"] == "km@example.com"
+    assert datetime.fromisoformat(body["curated_at"]).date() == datetime.now(UTC).date()
+    assert body["sources"][0]["document"] == "Returns" and body["sources"][0]["cited"]
+    completion = api.sdk().chat.completions.create(
+        model=api.console.kb.name, messages=[{"role": "user", "content": QUESTION}]
+    )
+    extra = completion.model_extra or {}
+    assert extra["curated_by"] == "km@example.com"
+    assert datetime.fromisoformat(extra["curated_at"]) == datetime.fromisoformat(body["curated_at"])
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import streamlit as stc
+from streamlit.testing.v1 import AppTest
 
 from db.models import Answer
+from rag.analytics.gaps import assign_group, mark_answered
 from rag.analytics.unanswered import (
     UnansweredGroup,
     normalise_question,
@@ -18,13 +23,19 @@ from rag.analytics.unanswered import (
     unanswered_groups,
 )
 from rag.answer import pipeline
+from rag.answer.curated import list_curated_answers
 from rag.answer.feedback import record_feedback
 from rag.answer.pipeline import prepare, stream
-from rag.console import Console
+from rag.auth import add_user
+from rag.auth.audit import audit_entries
+from rag.console import Console, open_console
 from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.local_embedder import LocalEmbedder
+from rag.settings import load_settings
+from rag.text import escape_markdown
 from tests.conftest import ConsoleFactory
+from tests.test_pages import APP, USER, app_env, button, run, table
 
 SECURITY = (
     b"# Account security\n\n"
@@ -194,3 +205,154 @@ def test_questions_without_embeddings_group_by_their_wording(make_console: Conso
     ]
     assert groups[0].reasons == ["not answered"] and groups[0].closest_documents == []
     assert normalise_question("  Export, to EXCEL?! ") == "export to excel"
+
+
+# The Unanswered page (sign-in off: everyone is the manager USER), on rows planted in its database.
+
+STATES = {  # question -> how many times it was asked; each a group in its own state
+    "Can I pay by invoice?": 4,  # open
+    "Is there a mobile app?": 3,  # assigned
+    "How do I export to Excel?": 2,  # answered, awaiting confirmation
+    "Do you offer student discounts?": 1,  # resolved
+}
+
+
+@pytest.fixture
+def page_console(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+    """The pages' console; a page opened afterwards sees its rows."""
+    env = app_env(database_url, tmp_path / "data")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    console = open_console(load_settings(env, secrets_file=None))
+    yield console
+    console.engine.dispose()
+    stc.cache_resource.clear()
+
+
+def plant(console: Console, question: str, times: int) -> list[int]:
+    """A question the assistant could not answer, asked `times` times today; returns the answer ids."""
+    row = {
+        "knowledge_base_id": console.kb.id,
+        "question": question,
+        "answer": "I don't know.",
+        "answered": False,
+        "answer_mode": "offline",
+        "model": "extractive",
+        "embedding_model": "all-MiniLM-L6-v2",
+        "user_name": "agent@example.com",
+        "total_ms": 100,
+        "state": "done",
+    }
+    with console.engine.begin() as conn:
+        return list(conn.execute(sa.insert(Answer).returning(Answer.id), [row] * times).scalars())
+
+
+def open_unanswered() -> AppTest:
+    stc.cache_resource.clear()
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    return run(at.switch_page("pages/analytics_unanswered.py"))
+
+
+def work_on(at: AppTest, answer_ids: list[int]) -> AppTest:
+    """Choose the group of these answers (its key is the smallest id) in "Work on a group"."""
+    return run(next(s for s in at.selectbox if s.label == "Work on a group").set_value(min(answer_ids)))
+
+
+def states_page(console: Console) -> tuple[AppTest, dict[str, list[int]]]:
+    ids = {q: plant(console, q, n) for q, n in STATES.items()}
+    engine = console.engine
+    assign_group(engine, ids["Is there a mobile app?"], assignee="km@example.com", due_on=None, user="test")
+    mark_answered(
+        engine,
+        ids["How do I export to Excel?"],
+        document_id=None,
+        document_title="Exporting data",
+        answer_text="Open Reports and click **Export** [1].",
+        reask_answer_id=ids["How do I export to Excel?"][0],
+    )
+    resolve_group(engine, ids["Do you offer student discounts?"], user="test", note="Added pricing.md")
+    at = open_unanswered()
+    run(next(t for t in at.toggle if t.label == "Include resolved groups").set_value(True))
+    return at, ids
+
+
+def test_the_page_shows_each_groups_state_and_confirms_an_answered_one(page_console: Console) -> None:
+    at, ids = states_page(page_console)
+    shown = table(at, "Why flagged")
+    assert dict(zip(shown["Question"], shown["State"], strict=True)) == {
+        "Can I pay by invoice?": "Open",
+        "Is there a mobile app?": "Assigned",
+        "How do I export to Excel?": "Answered, awaiting confirmation",
+        "Do you offer student discounts?": "Resolved",
+    }
+    assert list(shown["Assigned to"]) == ["", "km@example.com", "", ""]
+    assert list(shown["Answered by"]) == ["", "", "Exporting data", ""]
+    assert shown["Time to resolve"].iloc[3].endswith("hours")
+    assert any("1 group is answered by a new document" in i.value for i in at.info)
+    assert ":red-badge[:material/help: Open]" in [m.value for m in at.markdown]  # the biggest group first
+
+    work_on(at, ids["How do I export to Excel?"])
+    assert any("Answered by **Exporting data**" in i.value for i in at.info)
+    assert escape_markdown("Open Reports and click **Export** [1].") in [m.value for m in at.markdown]
+    run(button(at, "Confirm: it is answered").click())
+    assert any("Confirmed: the group is resolved." in s.value for s in at.success)
+    shown = table(at, "Why flagged")
+    assert (
+        dict(zip(shown["Question"], shown["State"], strict=True))["How do I export to Excel?"] == "Resolved"
+    )
+    [entry] = audit_entries(page_console.engine, action="gap_confirmed")
+    assert entry.actor == USER and entry.detail["note"] == "Answered by Exporting data"
+    resolved = table(at, "Days to resolve")  # the time-to-resolve section counts both resolved groups
+    assert len(resolved) == 2 and {m.label: m.value for m in at.metric}["Groups resolved"] == "2"
+
+
+def test_a_group_is_assigned_to_a_knowledge_manager_from_the_page(page_console: Console) -> None:
+    add_user(page_console.engine, "km@example.com", "knowledge_manager", actor="test")
+    add_user(page_console.engine, "agent@example.com", "agent", actor="test")
+    ids = plant(page_console, "Can I pay by invoice?", 2)
+    at = open_unanswered()
+    box = next(s for s in at.selectbox if s.label == "Assign to")
+    assert box.options == ["km@example.com"]  # agents are not offered
+    run(box.set_value("km@example.com"))  # the button is enabled once someone is chosen
+    due = date.today() + timedelta(days=5)
+    next(d for d in at.date_input if d.label == "Due").set_value(due)
+    run(button(at, "Assign").click())
+    assert any("Assigned to" in s.value for s in at.success)
+    [group] = unanswered_groups(
+        page_console.engine, start=date.today(), end=date.today(), demo=False, threshold=0.4
+    )
+    assert (group.state, group.assignee, group.due_on, group.answer_ids) == (
+        "assigned",
+        "km@example.com",
+        due,
+        ids,
+    )
+    assert list(table(at, "Why flagged")["State"]) == ["Assigned"]
+    [entry] = audit_entries(page_console.engine, action="gap_assigned")
+    assert entry.actor == USER and entry.detail["assignee"] == "km@example.com"
+
+
+def test_the_right_answer_is_written_for_a_group_and_given_to_the_question(page_console: Console) -> None:
+    assert ingest_file(page_console, "export.md", EXPORT, user="km@example.com").ok
+    question = "Can I get my data into a spreadsheet?"
+    ids = plant(page_console, question, 2)
+    at = open_unanswered()
+    next(t for t in at.text_area if t.label == "Answer").input(
+        "Yes: open Reports, click Export, choose Excel [1]."
+    )
+    with page_console.engine.connect() as conn:
+        export = conn.execute(sa.text("SELECT id FROM documents WHERE filename = 'export.md'")).scalar_one()
+    next(m for m in at.multiselect if m.label.startswith("Documents it rests on")).set_value([export])
+    run(button(at, "Save the curated answer").click())
+    assert any("Saved: similar questions get this answer" in s.value for s in at.success)
+    assert any("Nothing left unanswered" in s.value for s in at.success)  # the group was resolved
+    [curated] = list_curated_answers(page_console.engine, page_console.kb)
+    assert (curated.question, curated.author, curated.document_titles) == (question, USER, ["Exporting data"])
+    assert curated.source_answer_id == max(ids)
+    assert list(table(at, "Written by")["Written by"]) == [USER]
+    # The Ask page gives it to the same question, marked as curated.
+    run(at.switch_page("pages/chat.py"))
+    run(at.chat_input[0].set_value(question))
+    assert at.session_state["chat"]["messages"][-1]["curated_by"] == USER
+    marker = f"Curated answer by {escape_markdown(USER)}, {datetime.now(UTC):%d %b %Y}"
+    assert any(c.value.startswith(marker) for c in at.caption)

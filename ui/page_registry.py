@@ -25,18 +25,31 @@ class PageEntry:
 
 ASK = PageEntry("pages/chat.py", "Ask", ":material/chat:", "Support", EVERYONE)
 DOCUMENTS = PageEntry("pages/documents.py", "Documents", ":material/folder_open:", "Knowledge", KNOWLEDGE)
+FRESHNESS = PageEntry("pages/freshness.py", "Freshness", ":material/event_repeat:", "Knowledge", KNOWLEDGE)
 EVALUATE = PageEntry("pages/evaluation.py", "Evaluate", ":material/fact_check:", "Knowledge", KNOWLEDGE)
 OVERVIEW = PageEntry("pages/analytics_overview.py", "Overview", ":material/insights:", "Analytics", MANAGERS)
 COST = PageEntry("pages/analytics_cost.py", "Cost", ":material/payments:", "Analytics", MANAGERS)
 LATENCY = PageEntry("pages/analytics_latency.py", "Latency", ":material/speed:", "Analytics", MANAGERS)
 UNANSWERED = PageEntry(
-    "pages/analytics_unanswered.py", "Unanswered", ":material/help:", "Analytics", MANAGERS
+    "pages/analytics_unanswered.py", "Unanswered", ":material/help:", "Analytics", KNOWLEDGE
 )
 USERS = PageEntry("pages/users.py", "Users", ":material/group:", "Administration", MANAGERS)
 AUDIT = PageEntry("pages/audit.py", "Audit log", ":material/history:", "Administration", MANAGERS)
 ACCOUNT = PageEntry("pages/account.py", "My account", ":material/account_circle:", "Account", EVERYONE)
 
-PAGES = (ASK, DOCUMENTS, EVALUATE, OVERVIEW, COST, LATENCY, UNANSWERED, USERS, AUDIT, ACCOUNT)  # menu order
+PAGES = (
+    ASK,
+    DOCUMENTS,
+    FRESHNESS,
+    EVALUATE,
+    OVERVIEW,
+    COST,
+    LATENCY,
+    UNANSWERED,
+    USERS,
+    AUDIT,
+    ACCOUNT,
+)  # menu order
 HOME = ASK  # where everyone lands after signing in or out
 
 _BY_PATH = {ROOT / page.file: page for page in PAGES}

@@ -121,6 +121,8 @@ def _extra(answer: Answer) -> dict[str, Any]:
         "answered": answer.answered,
         "confidence": answer.confidence if answer.answered else None,
         "answer_id": answer.answer_id,
+        "curated_by": answer.curated_by,
+        "curated_at": answer.curated_at.isoformat() if answer.curated_at else None,
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,10 @@ class ChatResponse(BaseModel):
     error: str | None
     conversation_id: uuid.UUID | None
     answer_id: int
+    curated_by: str | None = Field(
+        default=None, description="A curated answer: who wrote it (None: generated or cached)."
+    )
+    curated_at: datetime | None = Field(default=None, description="A curated answer: when it was written.")
     sources: list[Source]
 
 
@@ -91,5 +96,7 @@ def chat_response(answer: Answer) -> ChatResponse:
         error=answer.error,
         conversation_id=answer.conversation_id if answer.conversation_id.int else None,
         answer_id=answer.answer_id,
+        curated_by=answer.curated_by,
+        curated_at=answer.curated_at,
         sources=sources_of(answer),
     )
