@@ -7,6 +7,7 @@ import streamlit as st
 from ui.auth import require_page, role_label
 from ui.console import get_console
 from ui.sign_in_forms import password_form
+from ui.tables import reader_timezone
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -15,11 +16,13 @@ st.title("My account")
 # Plain text: a name is whatever a manager typed, never Markdown to render.
 for label, value in (
     ("Email", account.email),
-    ("Name", account.name or "-"),
+    ("Name", account.name),
     ("Role", role_label(account.role)),
+    ("Time zone of dates and times", str(reader_timezone())),
 ):
-    st.caption(label)
-    st.text(value)
+    if value:  # no name: no row, rather than a placeholder
+        st.caption(label)
+        st.text(value)
 
 st.subheader("Password")
 if account.mode == "builtin":

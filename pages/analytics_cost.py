@@ -7,9 +7,10 @@ import streamlit as st
 
 from rag.analytics import cost_by_day, cost_per_answer_by_day, cost_per_document, cost_totals
 from rag.text import chart_labels, escape_markdown
-from ui.analytics import by_day, download, empty_state, period_filter
+from ui.analytics import by_day, empty_state, period_filter
 from ui.auth import require_page
 from ui.console import get_console
+from ui.tables import Column, Columns, dollars, show_table
 
 PURPOSES = {
     "chat": "chat answers",
@@ -17,29 +18,29 @@ PURPOSES = {
     "ingest_embedding": "ingestion embeddings",
     "answer_embedding": "offline answerer embeddings",
 }
-DAILY_COLUMNS = {
-    "day": "Day",
+DAILY_COLUMNS: Columns = {
+    "day": Column("Day", "day"),
     "model": "Model",
     "purpose": "Purpose",
-    "calls": "Calls",
-    "tokens_in": "Input tokens",
-    "tokens_out": "Output tokens",
-    "cost_usd": "Cost ($)",
-    "unpriced_calls": "Calls without a price",
+    "calls": Column("Calls", "count"),
+    "tokens_in": Column("Input tokens", "count"),
+    "tokens_out": Column("Output tokens", "count"),
+    "cost_usd": Column("Cost", "dollars", help="Blank when no call of the row has a price"),
+    "unpriced_calls": Column("Calls without a price", "count"),
 }
-DOCUMENT_COLUMNS = {
-    "document": "Document",
-    "total_cost_usd": "Total ($)",
-    "ingest_cost_usd": "Ingestion ($)",
-    "answers_cost_usd": "Answers citing it ($)",
-    "answers": "Answers citing it",
-    "ingest_calls": "Ingestion calls",
-    "ingest_tokens": "Ingestion tokens",
-    "answer_tokens": "Answer tokens",
-    "unpriced": "Without a price",
-    "document_id": "Document id",
+DOCUMENT_COLUMNS: Columns = {
+    "document": Column("Document", width="large"),
+    "total_cost_usd": Column("Total cost", "dollars"),
+    "ingest_cost_usd": Column("Ingestion cost", "dollars"),
+    "answers_cost_usd": Column("Cost of answers citing it", "dollars"),
+    "answers": Column("Answers citing it", "count"),
+    "ingest_calls": Column("Ingestion calls", "count"),
+    "ingest_tokens": Column("Ingestion tokens", "count"),
+    "answer_tokens": Column("Answer tokens", "count"),
+    "unpriced": Column("Without a price", "count"),
+    "document_id": Column("Document id", "id", width="small"),
 }
-DOLLAR_COLUMNS = ["Total ($)", "Ingestion ($)", "Answers citing it ($)"]
+DOLLAR_COLUMNS = ["total_cost_usd", "ingest_cost_usd", "answers_cost_usd"]
 GONE = "Deleted or never stored documents (their ingestion)"
 
 account = require_page(__file__)  # before drawing anything
@@ -62,15 +63,10 @@ if no_dollars:
     cols[3].metric("Answers", f"{totals.answers:,}")
 else:
     delta = f"{totals.change_pct:+.0f}% vs previous period" if totals.change_pct is not None else None
-    cols[0].metric("Cost", f"${totals.cost_usd:,.2f}", delta, delta_color="inverse")
+    cols[0].metric("Cost", dollars(totals.cost_usd), delta, delta_color="inverse")
     cols[1].metric("Tokens in / out", f"{totals.tokens_in:,} / {totals.tokens_out:,}")
-    cols[2].metric(
-        "Per answer", f"${totals.cost_per_answer:,.4f}" if totals.cost_per_answer is not None else "–"
-    )
-    cols[3].metric(
-        "Per conversation",
-        f"${totals.cost_per_conversation:,.4f}" if totals.cost_per_conversation is not None else "–",
-    )
+    cols[2].metric("Per answer", dollars(totals.cost_per_answer))
+    cols[3].metric("Per conversation", dollars(totals.cost_per_conversation))
 if no_dollars and not totals.unpriced_models:
     models = escape_markdown(", ".join(sorted(daily["model"].unique())))  # as providers named them
     st.success(
@@ -81,7 +77,7 @@ if no_dollars and not totals.unpriced_models:
 if totals.cache_hits:
     st.caption(
         f"Answer cache: {totals.cache_hits:,} of {totals.answers:,} answers came from the cache, "
-        f"saving ${totals.saved_usd:,.4f}."
+        f"saving {dollars(totals.saved_usd)}."
     )
 if totals.unpriced_models:
     st.warning(
@@ -132,19 +128,11 @@ else:
         "for both, so the answer column adds up to more than the answers cost. A document ingested before "
         "this period shows only its answers."
     )
-    shown = documents.assign(document=documents["document"].fillna(GONE))[list(DOCUMENT_COLUMNS)]
-    shown = shown.rename(columns=DOCUMENT_COLUMNS)
-    dollars = [] if no_dollars else DOLLAR_COLUMNS
-    shown = shown.drop(columns=[c for c in DOLLAR_COLUMNS if c not in dollars])
-    st.dataframe(
-        shown,
-        hide_index=True,
-        width="stretch",
-        column_config={name: st.column_config.NumberColumn(format="$%.4f") for name in dollars},
-    )
-    download(shown, "cost-per-document")
+    shown = documents.assign(document=documents["document"].fillna(GONE))
+    columns = {
+        name: spec for name, spec in DOCUMENT_COLUMNS.items() if not no_dollars or name not in DOLLAR_COLUMNS
+    }
+    show_table(shown, columns, download="cost-per-document")
 
 st.subheader("Details")
-details = daily.rename(columns=DAILY_COLUMNS)
-st.dataframe(details, hide_index=True, width="stretch")
-download(details, "cost-by-day")
+show_table(daily, DAILY_COLUMNS, download="cost-by-day")

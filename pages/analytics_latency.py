@@ -19,6 +19,7 @@ from rag.analytics import (
 from ui.analytics import by_day, download, empty_state, period_filter, seconds
 from ui.auth import require_page
 from ui.console import get_console
+from ui.tables import Column, Columns, show_table
 
 # The parts of an answer's total, in the order they happen, then the points in time.
 LABELS = {
@@ -40,25 +41,27 @@ PERCENTILE_STAGES = [
     "embed_ms",
     "log_ms",
 ]
-SLOWEST_COLUMNS = {
-    "created_at": "Asked at",
-    "question": "Question",
+SLOWEST_COLUMNS: Columns = {
+    "created_at": Column("Asked at", "time"),
+    "question": Column("Question", width="large"),
     "model": "Model",
     "state": "Ended",
     "error_code": "Error",
-    "total_ms": "Total (ms)",
-    "first_token_ms": "First text (ms)",
-    "embed_ms": "Query embedding (ms)",
-    "cache_ms": "Cache lookup (ms)",
-    "retrieve_ms": "Retrieval (ms)",
-    "generate_ms": "Generation (ms)",
-    "log_ms": "Logging (ms)",
+    "total_ms": Column("Total", "duration_ms"),
+    "first_token_ms": Column("First text", "duration_ms"),
+    "embed_ms": Column("Query embedding", "duration_ms"),
+    "cache_ms": Column("Cache lookup", "duration_ms"),
+    "retrieve_ms": Column("Retrieval", "duration_ms"),
+    "generate_ms": Column("Generation", "duration_ms"),
+    "log_ms": Column("Logging", "duration_ms"),
 }
+ENDINGS = {"done": "Finished", "failed": "Failed", "interrupted": "Interrupted"}
 BREAKDOWN_COLUMNS = {
     "day": "Day",
     "answers": "Answers timed",
     **{part: f"{LABELS[part].capitalize()} (mean ms)" for part in (*PARTS, "total_ms")},
 }
+ERROR_COLUMNS = {"day": "Day", "error_code": "Error", "answers": "Failed answers", "timeouts": "Timeouts"}
 COLORS = dict(zip([LABELS[p] for p in PARTS], px.colors.qualitative.Safe, strict=False))
 
 account = require_page(__file__)  # before drawing anything
@@ -188,18 +191,9 @@ st.plotly_chart(
 )
 
 st.subheader("Slowest answers")
-slowest = slowest_answers(console.engine, period)[list(SLOWEST_COLUMNS)].rename(columns=SLOWEST_COLUMNS)
-st.dataframe(
-    slowest,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        name: st.column_config.NumberColumn(format="%.0f")
-        for name in SLOWEST_COLUMNS.values()
-        if "(ms)" in name
-    },
-)
-download(slowest, "slowest-answers")
+slowest = slowest_answers(console.engine, period)
+slowest["state"] = slowest["state"].map(lambda ending: ENDINGS.get(ending, ending))
+show_table(slowest, SLOWEST_COLUMNS, download="slowest-answers")
 
 errors = errors_by_day(console.engine, period)
 st.subheader("Errors and timeouts")
@@ -219,4 +213,4 @@ else:
         ),
         width="stretch",
     )
-    download(errors, "errors-by-day")
+    download(errors.rename(columns=ERROR_COLUMNS), "errors-by-day")

@@ -8,7 +8,7 @@ import streamlit as st
 from rag.auth import audit_entries
 from ui.auth import require_page
 from ui.console import get_console
-from ui.downloads import csv_download
+from ui.tables import Column, Columns, show_table
 
 ACTIONS = {
     "user_added": "Person added",
@@ -21,6 +21,28 @@ ACTIONS = {
     "api_key_revoked": "API key revoked",
     "document_deleted": "Document deleted",
 }
+
+COLUMNS: Columns = {
+    "When": Column("When", "time"),
+    "Who": "Who",
+    "Action": "Action",
+    "On": "On",
+    "Details": Column("Details", width="large"),
+}
+
+
+def _details(detail: dict[str, object]) -> str:
+    """Each detail as "key: value", yes/no for flags; a missing value is left out."""
+    return ", ".join(
+        f"{key.replace('_', ' ')}: {_value(value)}" for key, value in detail.items() if value is not None
+    )
+
+
+def _value(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -35,10 +57,9 @@ table = pd.DataFrame(
     {
         "When": [e.created_at for e in entries],
         "Who": [e.actor for e in entries],
-        "Action": [ACTIONS.get(e.action, e.action) for e in entries],
+        "Action": [ACTIONS.get(e.action, e.action.replace("_", " ").capitalize()) for e in entries],
         "On": [e.target for e in entries],
-        "Details": [", ".join(f"{k}: {v}" for k, v in e.detail.items()) for e in entries],
+        "Details": [_details(e.detail) for e in entries],
     }
 )
-st.dataframe(table, hide_index=True, width="stretch")
-csv_download(table, "audit-log")
+show_table(table, COLUMNS, download="audit-log")

@@ -17,8 +17,19 @@ from rag.text import escape_markdown
 from ui.auth import require_page
 from ui.console import get_console
 from ui.downloads import csv_download
+from ui.tables import Column, Columns, download_frame, show_table
 
 SAMPLE_QUESTIONS = Path(__file__).resolve().parent.parent / "samples" / "questions.json"
+SCORE_COLUMNS: Columns = {
+    "Mode": "Mode",
+    "nDCG@10": Column("nDCG@10", "number", decimals=3),
+    "Recall@10": Column("Recall@10", "number", decimals=3),
+    "MRR@10": Column("MRR@10", "number", decimals=3),
+    "Recall@100": Column("Recall@100", "number", decimals=3),
+    "Median time": Column("Median time", "duration_ms", help="Retrieval time per question"),
+    "95th percentile time": Column("95th percentile time", "duration_ms"),
+    "Questions": Column("Questions", "count"),
+}
 MODES = {"hybrid": "Hybrid (default)", "dense": "Vectors only", "keyword": "Keywords only"}
 
 
@@ -92,8 +103,8 @@ if reports:
                 "Recall@10": r.recall_at_10,
                 "MRR@10": r.mrr_at_10,
                 "Recall@100": r.recall_at_100,
-                "p50 ms": r.latency_p50_ms,
-                "p95 ms": r.latency_p95_ms,
+                "Median time": r.latency_p50_ms,
+                "95th percentile time": r.latency_p95_ms,
                 "Questions": r.queries,
             }
             for r in reports
@@ -101,5 +112,5 @@ if reports:
     )
     st.subheader(f"Scores over {reports[0].queries} questions")
     st.bar_chart(table.set_index("Mode")[["nDCG@10", "Recall@10", "MRR@10"]], stack=False)
-    st.dataframe(table.round(3), hide_index=True, width="stretch")
-    csv_download(table, "evaluation", label="Download scores (CSV)")
+    show_table(table, SCORE_COLUMNS)
+    csv_download(download_frame(table, SCORE_COLUMNS), "evaluation", label="Download scores (CSV)")

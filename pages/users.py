@@ -13,6 +13,17 @@ from rag.text import escape_markdown
 from ui.api_keys import api_keys_section
 from ui.auth import require_page, role_label
 from ui.console import get_console
+from ui.tables import Column, Columns, show_table
+
+PEOPLE_COLUMNS: Columns = {
+    "Email": "Email",
+    "Name": "Name",
+    "Role": "Role",
+    "Active": Column("Active", "flag"),
+    "Last sign-in": Column("Last sign-in", "time"),
+    "Added by": "Added by",
+    "Added": Column("Added", "time"),
+}
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -63,21 +74,18 @@ if submitted:
 
 accounts = list_accounts(console.engine)
 st.subheader(f"People ({len(accounts)})")
-st.dataframe(
-    pd.DataFrame(
-        {
-            "Email": [a.email for a in accounts],
-            "Name": [a.name for a in accounts],
-            "Role": [role_label(a.role) for a in accounts],
-            "Active": [a.active for a in accounts],
-            "Last sign-in": [a.last_login_at for a in accounts],
-            "Added by": [a.created_by for a in accounts],
-            "Added": [a.created_at for a in accounts],
-        }
-    ),
-    hide_index=True,
-    width="stretch",
+people = pd.DataFrame(
+    {
+        "Email": [a.email for a in accounts],
+        "Name": [a.name for a in accounts],
+        "Role": [role_label(a.role) for a in accounts],
+        "Active": [a.active for a in accounts],
+        "Last sign-in": [a.last_login_at for a in accounts],
+        "Added by": [a.created_by for a in accounts],
+        "Added": [a.created_at for a in accounts],
+    }
 )
+show_table(people, PEOPLE_COLUMNS)
 
 if accounts:
     st.subheader("Change an account")

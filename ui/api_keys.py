@@ -14,7 +14,20 @@ from rag.console import Console
 from rag.errors import ConsoleError
 from rag.library import knowledge_base_names
 from rag.text import escape_markdown
+from ui.auth import role_label
+from ui.tables import Column, Columns, show_table
 
+KEY_COLUMNS: Columns = {
+    "Name": "Name",
+    "Starts with": "Starts with",
+    "Acts as": "Acts as",
+    "Role": "Role",
+    "Knowledge base": "Knowledge base",
+    "Made by": "Made by",
+    "Made": Column("Made", "time"),
+    "Last used": Column("Last used", "time"),
+    "Status": "Status",
+}
 _NEW_KEY = "api_key_made"  # the key just made: shown on the next run, then gone
 
 
@@ -48,7 +61,7 @@ def _key_table(keys: list[ApiKeyView]) -> None:
             "Name": [k.name for k in keys],
             "Starts with": [k.prefix + "…" for k in keys],
             "Acts as": [k.owner for k in keys],
-            "Role": [k.role.replace("_", " ") for k in keys],
+            "Role": [role_label(k.role) for k in keys],
             "Knowledge base": [k.knowledge_base for k in keys],
             "Made by": [k.created_by for k in keys],
             "Made": [k.created_at for k in keys],
@@ -56,7 +69,7 @@ def _key_table(keys: list[ApiKeyView]) -> None:
             "Status": ["revoked" if k.revoked_at else "live" for k in keys],
         }
     )
-    st.dataframe(table, hide_index=True, width="stretch")
+    show_table(table, KEY_COLUMNS)
 
 
 def _new_key_form(console: Console, actor: str) -> None:

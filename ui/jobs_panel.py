@@ -11,6 +11,7 @@ import streamlit as st
 
 from rag.console import Console
 from rag.ingest import JobView, cancel, job_views, retry, workers_alive
+from ui.tables import show_table
 from ui.upload_jobs import JOB_COLUMNS, cancel_message, job_choice, jobs_frame, retry_message
 
 REFRESH_S = 1.5
@@ -47,12 +48,7 @@ def _panel(console: Console, active_at_page_run: frozenset[int]) -> None:
             "worker indexes them; you can leave the page meanwhile."
         )
         return
-    st.dataframe(
-        jobs_frame(views, worker_running=workers > 0),
-        hide_index=True,
-        width="stretch",
-        column_config=JOB_COLUMNS,
-    )
+    show_table(jobs_frame(views, worker_running=workers > 0), JOB_COLUMNS)
     _controls(console, views)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-import streamlit as st
 
 from rag.ingest.jobs import JobState, JobView, job_fraction
 from rag.text import escape_markdown
+from ui.tables import Column, Columns
 
 STATE_LABELS: dict[JobState, str] = {
     "queued": "Queued",
@@ -23,12 +23,15 @@ STATE_LABELS: dict[JobState, str] = {
     "cancelled": "Cancelled",
 }
 
-# Dates relative to now, in the reader's own time zone. Details, the longest, comes last in the
-# table and takes the width that is left.
-JOB_COLUMNS = {
-    "Job": st.column_config.NumberColumn(width="small", format="%d"),
-    "Progress": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%d%%"),
-    "Uploaded": st.column_config.DatetimeColumn(format="distance"),
+# Dates relative to now. Details, the longest, comes last in the table and takes the width left.
+JOB_COLUMNS: Columns = {
+    "Job": Column("Job", "id", width="small"),
+    "File": "File",
+    "State": "State",
+    "Progress": Column("Progress", "progress"),
+    "Uploaded by": "Uploaded by",
+    "Uploaded": Column("Uploaded", "time_ago"),
+    "Details": "Details",
 }
 
 
