@@ -2,10 +2,13 @@
 
 Not a test. Starts a throwaway embedded PostgreSQL with the app's migrations, bulk-loads SciFact's
 chunks (embedded once by the local model, cached under data/bench/) grown with noisy copies to
-each size, builds the knowledge base's HNSW index as the app does, then times `rag.retrieval.search.
-retrieve` for SciFact's queries: the vector leg alone (mode dense, k 10) for each `hnsw.ef_search`,
-with its recall@10 against exact search, and the full hybrid query the chat runs. Exact search in
-numpy over the same vectors is the floor to beat. Sizes share one database and nest.
+each size, builds the knowledge base's HNSW index as the app does (or with other graph parameters,
+`--m` / `--ef-construction`, one graph after the other), then times `rag.retrieval.search.retrieve`
+for SciFact's queries: the vector leg alone (mode dense, k 10) for each `hnsw.ef_search`, with its
+recall@10 against exact search (and what re-ranking the leg's `depth` candidates by their exact
+scores would give), and the full hybrid query the chat runs. Exact search in numpy over the same
+vectors is the floor to beat and the ground truth; exact search over the vectors rounded to halfvec
+is the ceiling of a halfvec index. Sizes share one database and nest.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bench.retrieval_load import load_rows
 from bench.throwaway import throwaway_server
 from db.engine import make_engine
 from db.migrate import upgrade
-from rag.library.indexes import INDEX_TYPES, index_name
+from rag.library.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, INDEX_TYPES, index_name
 from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval.params import RetrievalParams
@@ -55,6 +58,10 @@ class Timing:
     p95_ms: float
     recall_at_10: float | None
     uses_index: bool | None = None  # the plan of the chat's statement reads the HNSW index
+    m: int | None = None  # the graph searched (None for numpy)
+    ef_construction: int | None = None
+    # recall@10 of the leg's `depth` candidates re-ranked by their exact (full-precision) scores
+    recall_reranked: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,20 @@ def exact_search(matrix: Vectors, queries: Vectors, size: int) -> tuple[Timing, 
     return _timing(size, "exact", "numpy exact", None, times, None), truth
 
 
+def halfvec_exact_recall(matrix: Vectors, queries: Vectors, truth: list[set[int]], size: int) -> Timing:
+    """Exact search over the vectors rounded to halfvec: the recall@10 a perfect halfvec index reaches."""
+    half = matrix.astype(np.float16).astype(np.float32)
+    norms = np.linalg.norm(half, axis=1)
+    times, recalls = [], []
+    for q, true in zip(queries, truth, strict=True):
+        started = time.perf_counter()
+        scores = (half @ q.astype(np.float16).astype(np.float32)) / norms
+        top = np.argpartition(-scores, K)[:K]
+        times.append(time.perf_counter() - started)
+        recalls.append(len({int(i) + 1 for i in top} & true) / K)
+    return _timing(size, "halfvec", "numpy exact", None, times, statistics.fmean(recalls))
+
+
 def time_retrieval(
     engine: Engine,
     kb: KnowledgeBaseRef,
@@ -87,7 +108,11 @@ def time_retrieval(
     size: int,
     limit: int,
 ) -> Timing:
-    """`retrieve` for each query (after a warm-up), as the chat calls it, with recall@10 if `truth`."""
+    """`retrieve` for each query (after a warm-up), as the chat calls it, with recall@10 if `truth`.
+
+    With `truth`, an untimed second pass asks for all `depth` candidates of the leg and ranks them
+    by their exact scores: the recall an exact re-rank of the index's candidates would reach.
+    """
     pairs = list(zip(corpus.queries, corpus.query_vectors, strict=True))[:limit]
     for text, vector in pairs[: min(WARMUP, len(pairs) // 5)]:
         retrieve(engine, kb, [text], vector[None, :], params)
@@ -101,7 +126,27 @@ def time_retrieval(
     name = "vector leg" if params.mode == "dense" else params.mode
     recall = statistics.fmean(recalls) if recalls else None
     timing = _timing(size, kb.index_type, name, params.ef_search, times, recall)
-    return replace(timing, uses_index=uses_index(engine, kb, pairs[0][0], pairs[0][1], params))
+    reranked = None
+    if truth is not None:
+        deep = replace(params, k=params.depth)
+        reranked = statistics.fmean(
+            len(
+                {
+                    p.chunk_id
+                    for p in sorted(
+                        retrieve(engine, kb, [text], vector[None, :], deep), key=lambda p: -p.score
+                    )[:K]
+                }
+                & truth[i]
+            )
+            / K
+            for i, (text, vector) in enumerate(pairs)
+        )
+    return replace(
+        timing,
+        uses_index=uses_index(engine, kb, pairs[0][0], pairs[0][1], params),
+        recall_reranked=reranked,
+    )
 
 
 def uses_index(
@@ -156,14 +201,16 @@ def grow(
 
 
 def table(loads: list[Load], builds: list[IndexBuild], timings: list[Timing]) -> str:
-    head = ("chunks", "index", "query", "ef_search", "p50 ms", "p95 ms", "recall@10", "")
-    lines = ["{:>10}  {:<8} {:<12} {:>9} {:>8} {:>8} {:>9} {}".format(*head)]
+    head = ("chunks", "index", "m/efc", "query", "ef_search", "p50 ms", "p95 ms", "recall@10", "reranked")
+    lines = ["{:>10}  {:<8} {:<7} {:<12} {:>9} {:>8} {:>8} {:>9} {:>9}".format(*head)]
     for t in timings:
         ef = "" if t.ef_search is None else str(t.ef_search)
+        graph = "" if t.m is None else f"{t.m}/{t.ef_construction}"
         recall = "" if t.recall_at_10 is None else f"{t.recall_at_10:.3f}"
+        reranked = "" if t.recall_reranked is None else f"{t.recall_reranked:.3f}"
         lines.append(
-            f"{t.size:>10,}  {t.index_type:<8} {t.query:<12} {ef:>9} "
-            f"{t.p50_ms:>8.2f} {t.p95_ms:>8.2f} {recall:>9}"
+            f"{t.size:>10,}  {t.index_type:<8} {graph:<7} {t.query:<12} {ef:>9} "
+            f"{t.p50_ms:>8.2f} {t.p95_ms:>8.2f} {recall:>9} {reranked:>9}"
             f"{'  (no index scan)' if t.uses_index is False else ''}"
         )
     lines.append("")
@@ -172,7 +219,8 @@ def table(loads: list[Load], builds: list[IndexBuild], timings: list[Timing]) ->
         for lo in loads
     ]
     lines += [
-        f"index {b.index_type} at {b.size:,}: {b.seconds:.1f} s, {b.index_mb:,.0f} MB, maintenance_work_mem "
+        f"index {b.index_type} m {b.m} ef_construction {b.ef_construction} at {b.size:,}: "
+        f"{b.seconds:.1f} s, {b.index_mb:,.0f} MB, maintenance_work_mem "
         f"{b.maintenance_work_mem}, {b.workers} workers, server peak {b.server_peak_mb:,.0f} MB "
         f"(+{b.server_peak_mb - b.server_before_mb:,.0f}), "
         f"{'graph built in memory' if b.fit_in_memory else 'spilled: ' + ' '.join(b.notices)}"
@@ -187,6 +235,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ef-search", type=int, nargs="+", default=EF_SEARCH, metavar="EF")
     parser.add_argument("--index-types", nargs="+", choices=INDEX_TYPES, default=list(INDEX_TYPES))
     parser.add_argument(
+        "--m", type=int, nargs="+", default=[HNSW_M], help="HNSW m of each graph (default: the app's)"
+    )
+    parser.add_argument(
+        "--ef-construction",
+        type=int,
+        nargs="+",
+        default=[HNSW_EF_CONSTRUCTION],
+        help="HNSW ef_construction of each graph, paired with --m in order (one value: for every m)",
+    )
+    parser.add_argument(
         "--hybrid-ef-search",
         type=int,
         default=RetrievalParams().ef_search,
@@ -197,13 +255,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("data/bench"), help="where embeddings are cached")
     parser.add_argument("--noise", type=float, default=0.2, help="L2 norm of the noise added to new vectors")
     parser.add_argument("--queries", type=int, default=300, help="queries timed per configuration")
-    parser.add_argument("--hybrid-queries", type=int, default=100, help="queries timed for hybrid")
+    parser.add_argument("--hybrid-queries", type=int, default=100, help="queries timed for hybrid (0: none)")
     parser.add_argument("--maintenance-work-mem", default="2GB")
     parser.add_argument("--workers", type=int, default=2, help="max_parallel_maintenance_workers")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if min(args.sizes) < 1 or min(args.ef_search) < 1:
         parser.error("sizes and ef_search must be positive")
+    try:
+        graphs = graph_parameters(args.m, args.ef_construction)
+    except ValueError as error:
+        parser.error(str(error))
     corpus = load_real_corpus(args.beir, args.cache)
     loads: list[Load] = []
     builds: list[IndexBuild] = []
@@ -217,40 +279,86 @@ def main(argv: Sequence[str] | None = None) -> int:
             have = size
             matrix = np.vstack(parts)
             parts = [matrix]
-            exact, truth = exact_search(matrix, corpus.query_vectors[: args.queries], size)
+            queries = corpus.query_vectors[: args.queries]
+            exact, truth = exact_search(matrix, queries, size)
             timings.append(exact)
+            if "halfvec" in args.index_types:
+                timings.append(halfvec_exact_recall(matrix, queries, truth, size))
             for index_type in args.index_types:
                 variant = replace(kb, index_type=index_type)
-                builds.append(build_index(engine, variant, size, args.maintenance_work_mem, args.workers))
-                for ef in args.ef_search:
-                    params = RetrievalParams(mode="dense", k=K, ef_search=ef)
-                    timings.append(time_retrieval(engine, variant, corpus, params, truth, size, args.queries))
-                    print(table(loads, builds, timings), file=sys.stderr)
-                params = RetrievalParams(ef_search=args.hybrid_ef_search)
-                timings.append(
-                    time_retrieval(engine, variant, corpus, params, None, size, args.hybrid_queries)
-                )
-                drop_index(engine, variant)
+                for m, efc in graphs:
+                    builds.append(
+                        build_index(
+                            engine,
+                            variant,
+                            size,
+                            args.maintenance_work_mem,
+                            args.workers,
+                            m=m,
+                            ef_construction=efc,
+                        )
+                    )
+                    for ef in args.ef_search:
+                        params = RetrievalParams(mode="dense", k=K, ef_search=ef)
+                        timing = time_retrieval(engine, variant, corpus, params, truth, size, args.queries)
+                        timings.append(replace(timing, m=m, ef_construction=efc))
+                        print(table(loads, builds, timings), file=sys.stderr)
+                    if args.hybrid_queries:
+                        params = RetrievalParams(ef_search=args.hybrid_ef_search)
+                        timing = time_retrieval(
+                            engine, variant, corpus, params, None, size, args.hybrid_queries
+                        )
+                        timings.append(replace(timing, m=m, ef_construction=efc))
+                    drop_index(engine, variant)
+                    # Saved after every graph, so a run cut short keeps what it measured.
+                    if args.json:
+                        write_report(args.json, engine, corpus, args.noise, loads, builds, timings)
             print(table(loads, builds, timings), file=sys.stderr)
-        with engine.connect() as conn:
-            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
-            shared_buffers = conn.execute(sa.text("SHOW shared_buffers")).scalar_one()
     print(table(loads, builds, timings))
-    if args.json:
-        report = {
-            "cpus": os.cpu_count(),
-            "postgres": version,
-            "shared_buffers": shared_buffers,
-            "real_chunks": len(corpus.texts),
-            "noise": args.noise,
-            "goals_at_100000": {"vector_leg_p50_ms": GOAL_P50_MS, "recall_at_10": GOAL_RECALL},
-            "loads": [asdict(lo) for lo in loads],
-            "index_builds": [asdict(b) for b in builds],
-            "timings": [asdict(t) for t in timings],
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def graph_parameters(ms: list[int], efcs: list[int]) -> list[tuple[int, int]]:
+    """(m, ef_construction) of each graph: the lists paired in order, a single value repeated."""
+    if len(ms) != len(efcs) and 1 not in (len(ms), len(efcs)):
+        raise ValueError("--m and --ef-construction need as many values, or one of them a single value")
+    count = max(len(ms), len(efcs))
+    graphs = list(
+        zip(ms * count if len(ms) == 1 else ms, efcs * count if len(efcs) == 1 else efcs, strict=True)
+    )
+    for m, efc in graphs:
+        if not 2 <= m <= 100 or not 2 * m <= efc <= 1000:
+            raise ValueError(
+                f"m {m}, ef_construction {efc}: pgvector needs 2 <= m <= 100, 2 m <= ef_construction <= 1000"
+            )
+    return graphs
+
+
+def write_report(
+    path: Path,
+    engine: Engine,
+    corpus: RealCorpus,
+    noise: float,
+    loads: list[Load],
+    builds: list[IndexBuild],
+    timings: list[Timing],
+) -> None:
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+        shared_buffers = conn.execute(sa.text("SHOW shared_buffers")).scalar_one()
+    report = {
+        "cpus": os.cpu_count(),
+        "postgres": version,
+        "shared_buffers": shared_buffers,
+        "real_chunks": len(corpus.texts),
+        "noise": noise,
+        "goals_at_100000": {"vector_leg_p50_ms": GOAL_P50_MS, "recall_at_10": GOAL_RECALL},
+        "loads": [asdict(lo) for lo in loads],
+        "index_builds": [asdict(b) for b in builds],
+        "timings": [asdict(t) for t in timings],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

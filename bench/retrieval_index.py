@@ -1,6 +1,7 @@
 """Build the knowledge base's HNSW index as the app does, and record what it took.
 
-Time, the index's size, `maintenance_work_mem` and parallel workers used, whether pgvector said
+The graph's density (pgvector's m and ef_construction) is the app's unless given. Recorded: time,
+the index's size, `maintenance_work_mem` and parallel workers used, whether pgvector said
 the graph outgrew `maintenance_work_mem` (then it builds on disk, much slower), and the server's
 memory: the proportional set size (PSS, shared pages split between the processes that map them)
 of the postmaster and all its children, sampled every 0.2 s during the build.
@@ -16,7 +17,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from rag.library.indexes import drop_vector_index, ensure_vector_index, index_name
+from rag.library.indexes import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    drop_vector_index,
+    ensure_vector_index,
+    index_name,
+)
 from rag.library.knowledge_bases import KnowledgeBaseRef
 
 SAMPLE_S = 0.2
@@ -34,10 +41,19 @@ class IndexBuild:
     notices: list[str]
     server_before_mb: float
     server_peak_mb: float
+    m: int = HNSW_M
+    ef_construction: int = HNSW_EF_CONSTRUCTION
 
 
 def build_index(
-    engine: Engine, kb: KnowledgeBaseRef, size: int, maintenance_work_mem: str, workers: int
+    engine: Engine,
+    kb: KnowledgeBaseRef,
+    size: int,
+    maintenance_work_mem: str,
+    workers: int,
+    *,
+    m: int = HNSW_M,
+    ef_construction: int = HNSW_EF_CONSTRUCTION,
 ) -> IndexBuild:
     with engine.connect() as conn:
         conn.execute(
@@ -52,7 +68,7 @@ def build_index(
         sampler = _PeakMemory(postmaster)
         started = time.perf_counter()
         with sampler:
-            ensure_vector_index(conn, kb)
+            ensure_vector_index(conn, kb, m=m, ef_construction=ef_construction)
             conn.commit()
         seconds = time.perf_counter() - started
         index_bytes = conn.execute(
@@ -73,6 +89,8 @@ def build_index(
         said,
         sampler.before / 2**20,
         sampler.peak / 2**20,
+        m,
+        ef_construction,
     )
 
 

@@ -1,8 +1,9 @@
 """Does a retrieval setting change answer quality? `python -m bench.retrieval_quality`.
 
 Not a test. Runs the project's evaluation harness (`rag.evaluation`: the same code as
-`python -m rag eval`) on SciFact in a throwaway embedded PostgreSQL for each HNSW index type and
-`ef_search`, in dense and hybrid mode, and prints nDCG@10 and recall@10 side by side. The local
+`python -m rag eval`) on each collection (SciFact by default; Cranfield from `python -m
+bench.cranfield`) in a throwaway embedded PostgreSQL for each HNSW index type and `ef_search`, in
+each mode and, for hybrid, each fusion rule, and prints nDCG@10 and recall@10 side by side. The local
 model's vectors come from bench/retrieval.py's cache (the harness chunks the corpus exactly as the
 cache did, so they are the vectors MiniLM would return); a text not in the cache is embedded.
 """
@@ -29,6 +30,7 @@ from rag.evaluation.runner import evaluate
 from rag.library.indexes import INDEX_TYPES, ensure_vector_index
 from rag.providers.embedder import EmbeddingBatch
 from rag.providers.local_embedder import LocalEmbedder
+from rag.retrieval.params import FUSIONS, MODES, Fusion, RetrievalParams
 from rag.text.tokens import count_tokens
 
 
@@ -52,6 +54,9 @@ class CachedEmbedder(LocalEmbedder):
 
 @dataclass(frozen=True)
 class Quality:
+    collection: str
+    fusion: str  # hybrid's fusion rule ("" for a single leg)
+    rrf_k: int | None  # RRF's constant (rrf fusion only)
     index_type: str
     ef_search: int
     mode: str
@@ -72,15 +77,34 @@ def with_ef_search(console: Console, ef_search: int) -> Console:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval_quality", description=__doc__)
-    parser.add_argument("--beir", type=Path, default=Path("/work/shared/data/scifact"))
+    parser.add_argument("--beir", type=Path, nargs="+", default=[Path("/work/shared/data/scifact")])
     parser.add_argument("--cache", type=Path, default=Path("data/bench"))
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 64])
     parser.add_argument("--index-types", nargs="+", choices=INDEX_TYPES, default=list(INDEX_TYPES))
-    parser.add_argument("--modes", nargs="+", default=["dense", "hybrid"])
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=["dense", "hybrid"])
+    parser.add_argument("--fusions", nargs="+", choices=FUSIONS, default=[RetrievalParams().fusion])
+    parser.add_argument("--rrf-k", type=int, nargs="+", default=[RetrievalParams().rrf_k])
     parser.add_argument("--json", type=Path, metavar="FILE")
     args = parser.parse_args(argv)
-    dataset = load_beir(args.beir)
-    embedder = CachedEmbedder(load_real_corpus(args.beir, args.cache))
+    results: list[Quality] = []
+    for folder in args.beir:
+        results += measure(folder, args)
+    print(
+        f"{'collection':<10} {'index':<8} {'ef_search':>9} {'mode':<7} {'fusion':<10} {'nDCG@10':>8} "
+        f"{'recall@10':>9} {'p50 ms':>7}"
+    )
+    for q in results:
+        print(_line(q))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([asdict(q) for q in results], indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def measure(folder: Path, args: argparse.Namespace) -> list[Quality]:
+    """One collection's rows: every index type, ef_search, mode and (hybrid) fusion."""
+    dataset = load_beir(folder)
+    embedder = CachedEmbedder(load_real_corpus(folder, args.cache))
     results: list[Quality] = []
     with console_with(embedder) as console:
         kb_console = open_eval_console(console, "eval:bench")
@@ -92,24 +116,45 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ensure_vector_index(conn, kb)
             for ef in args.ef_search:
                 for mode in args.modes:
-                    c = with_ef_search(replace(kb_console, kb=kb), ef)
-                    r = evaluate(c, dataset, mode)
-                    results.append(
-                        Quality(index_type, ef, mode, r.ndcg_at_10, r.recall_at_10, r.latency_p50_ms)
-                    )
-                    print(_line(results[-1]), file=sys.stderr)
-    print(f"{'index':<8} {'ef_search':>9} {'mode':<7} {'nDCG@10':>8} {'recall@10':>9} {'p50 ms':>7}")
-    for q in results:
-        print(_line(q))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([asdict(q) for q in results], indent=2) + "\n", encoding="utf-8")
-    return 0
+                    for fusion, rrf_k in _fusions(args) if mode == "hybrid" else [("", None)]:
+                        c = with_ef_search(replace(kb_console, kb=kb), ef)
+                        if rrf_k is not None:
+                            c = replace(c, settings=replace(c.settings, rrf_k=rrf_k))
+                        r = evaluate(c, dataset, mode, fusion=retrieval_fusion(fusion) if fusion else None)
+                        results.append(
+                            Quality(
+                                dataset.name,
+                                fusion,
+                                rrf_k,
+                                index_type,
+                                ef,
+                                mode,
+                                r.ndcg_at_10,
+                                r.recall_at_10,
+                                r.latency_p50_ms,
+                            )
+                        )
+                        print(_line(results[-1]), file=sys.stderr)
+    return results
+
+
+def _fusions(args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """Hybrid's variants: each fusion rule, RRF once per --rrf-k."""
+    return [(f, k) for f in args.fusions for k in (args.rrf_k if f == "rrf" else [None])]
+
+
+def retrieval_fusion(name: str) -> Fusion:
+    for fusion in FUSIONS:
+        if name == fusion:
+            return fusion
+    raise ValueError(f"expected fusion in {FUSIONS}")
 
 
 def _line(q: Quality) -> str:
+    fusion = f"{q.fusion} {q.rrf_k}" if q.rrf_k else q.fusion
     return (
-        f"{q.index_type:<8} {q.ef_search:>9} {q.mode:<7} {q.ndcg_at_10:>8.4f} {q.recall_at_10:>9.4f} "
+        f"{q.collection[:10]:<10} {q.index_type:<8} {q.ef_search:>9} {q.mode:<7} {fusion:<10} "
+        f"{q.ndcg_at_10:>8.4f} {q.recall_at_10:>9.4f} "
         f"{q.latency_p50_ms:>7.1f}"
     )
 

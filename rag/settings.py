@@ -171,7 +171,7 @@ class Settings:
         default="hybrid", metadata=_env("RETRIEVAL_MODE", _one_of(RetrievalMode))
     )
     retrieval_depth: int = field(default=40, metadata=_env("RETRIEVAL_DEPTH", _whole))
-    rrf_k: int = field(default=60, metadata=_env("RRF_K", _whole))
+    rrf_k: int = field(default=10, metadata=_env("RRF_K", _whole))  # RetrievalParams.rrf_k
     dense_weight: float = field(default=1.0, metadata=_env("DENSE_WEIGHT", _number))
     keyword_weight: float = field(default=1.0, metadata=_env("KEYWORD_WEIGHT", _number))
     hnsw_ef_search: int = field(default=RetrievalParams.ef_search, metadata=_env("HNSW_EF_SEARCH", _whole))

@@ -43,7 +43,7 @@ def test_price_table_can_be_extended() -> None:
 
 
 def test_hnsw_ef_search_reaches_the_retrieval_params() -> None:
-    assert load_settings({}, secrets_file=None).retrieval.ef_search == 128  # bench/retrieval.py's pick
+    assert load_settings({}, secrets_file=None).retrieval.ef_search == 600  # bench/retrieval.py's pick
     assert load_settings({"HNSW_EF_SEARCH": "200"}, secrets_file=None).retrieval.ef_search == 200
 
 

@@ -10,7 +10,7 @@ from rag.evaluation.beir import BeirDataset
 from rag.evaluation.corpus import Counter, document_ids
 from rag.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from rag.providers.embedder import timed_embed
-from rag.retrieval.params import retrieval_mode
+from rag.retrieval.params import Fusion, retrieval_mode
 from rag.retrieval.passage import Passage
 from rag.retrieval.search import retrieve
 from rag.usage.calls import CallRecord, record_calls
@@ -72,18 +72,23 @@ def evaluate(
     *,
     limit: int | None = None,
     progress: Counter | None = None,
+    fusion: Fusion | None = None,
 ) -> EvaluationReport:
-    """Score `console.kb` (already holding the corpus) on the dataset's judged queries."""
+    """Score `console.kb` (already holding the corpus) on the dataset's judged queries.
+
+    `fusion` overrides how hybrid fuses its legs (bench/retrieval_quality.py compares them).
+    """
     if limit is not None and limit < 1:
         raise ValueError("expected limit >= 1")
     settings = console.settings
+    retrieval = settings.retrieval if fusion is None else replace(settings.retrieval, fusion=fusion)
     params = replace(
-        settings.retrieval,
+        retrieval,
         mode=retrieval_mode(mode),
         k=CHUNKS_PER_QUERY,
         depth=max(CHUNKS_PER_QUERY, settings.retrieval_depth),
     )
-    chat_params = replace(settings.retrieval, mode=params.mode)
+    chat_params = replace(retrieval, mode=params.mode)
     corpus_ids = document_ids(console.engine, console.kb)
     queries = dataset.judged_queries()[:limit]
     report = progress or (lambda _done, _total: None)

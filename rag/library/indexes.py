@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 IndexType = Literal["vector", "halfvec"]
 INDEX_TYPES: tuple[IndexType, ...] = ("vector", "halfvec")
 INDEX_TYPE: IndexType = "halfvec"
+# How densely new indexes link the graph (pgvector's m and ef_construction). pgvector's defaults,
+# 16 and 64, reach recall@10 0.936 at most (ef_search 1000) at 1,000,000 chunks in bench/retrieval.py;
+# 32 and 128 reach 0.955 at ef_search 600 and 0.983 at 1000, for a build 2.3 times as long and an
+# index 17 % bigger (1,302 vs 1,116 MB). An existing index keeps the parameters it was built with.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 128
 
 
 def index_name(kb_id: int) -> str:
@@ -46,8 +52,15 @@ def indexed_expression(kb: KnowledgeBaseRef) -> str:
     return str(expression.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
 
 
-def vector_index(kb: KnowledgeBaseRef) -> sa.Index:
+def vector_index(
+    kb: KnowledgeBaseRef, *, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+) -> sa.Index:
     """The knowledge base's index as SQLAlchemy declares it (`ensure_vector_index` creates it)."""
+    # pgvector's own ranges, checked here so a bad value fails before a long build starts.
+    if not 2 <= m <= 100:
+        raise ValueError("expected 2 <= m <= 100")
+    if not 2 * m <= ef_construction <= 1000:
+        raise ValueError("expected 2 * m <= ef_construction <= 1000")
     # A table of its own: these indexes come and go with knowledge bases, so they stay out of the
     # models' metadata, which Alembic compares with the migrations.
     chunks = sa.Table(
@@ -62,13 +75,16 @@ def vector_index(kb: KnowledgeBaseRef) -> sa.Index:
         postgresql_using="hnsw",
         postgresql_ops={"embedding": f"{kb.index_type}_cosine_ops"},
         postgresql_where=chunks.c.knowledge_base_id == int(kb.id),
+        postgresql_with={"m": int(m), "ef_construction": int(ef_construction)},
     )
 
 
-def ensure_vector_index(conn: Connection, kb: KnowledgeBaseRef) -> None:
+def ensure_vector_index(
+    conn: Connection, kb: KnowledgeBaseRef, *, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION
+) -> None:
     """Create the knowledge base's index unless an index of its name exists (of either type)."""
     # IF NOT EXISTS rather than a check first: two processes may open the knowledge base at once.
-    conn.execute(CreateIndex(vector_index(kb), if_not_exists=True))
+    conn.execute(CreateIndex(vector_index(kb, m=m, ef_construction=ef_construction), if_not_exists=True))
 
 
 def drop_vector_index(conn: Connection, kb_id: int) -> None:

@@ -2,6 +2,7 @@
 
 The index (rag/library/indexes.py) is created when the knowledge base is first opened; one built
 when the default index type was another keeps serving, and queries follow its type.
+Where the server has pg_textsearch it also gets a bm25 index (rag/library/keyword_index.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rag.library.indexes import (
     drop_vector_index,
     ensure_vector_index,
 )
+from rag.library.keyword_index import ensure_keyword_index
 from rag.providers.embedder import Embedder
 
 
@@ -30,6 +32,8 @@ class KnowledgeBaseRef:
     embedding_model: str
     dimensions: int
     index_type: IndexType = INDEX_TYPE
+    # Its pg_textsearch bm25 index, which the keyword leg ranks with; None: the portable BM25.
+    keyword_index: str | None = None
 
 
 def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> KnowledgeBaseRef:
@@ -61,7 +65,9 @@ def open_knowledge_base(engine: Engine, name: str, embedder: Embedder) -> Knowle
         kb = KnowledgeBaseRef(kb_id, name, embedder.model, embedder.dimensions)
         ensure_vector_index(conn, kb)
         # An index built when the default type was another keeps serving: queries follow it.
-        return replace(kb, index_type=built_index_type(conn, kb_id))
+        return replace(
+            kb, index_type=built_index_type(conn, kb_id), keyword_index=ensure_keyword_index(conn, kb_id)
+        )
 
 
 def knowledge_base_names(engine: Engine) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-RetrievalMode = Literal["dense", "keyword", "hybrid"]  # vectors, words, or both fused by rank
+RetrievalMode = Literal["dense", "keyword", "hybrid"]  # vectors, words, or both fused
 MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
+Fusion = Literal["convex", "rrf"]  # how hybrid fuses the legs: normalised scores, or ranks
+FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 CANDIDATE_POSTINGS = 2_500
 
 
@@ -23,13 +25,23 @@ class RetrievalParams:
     mode: RetrievalMode = "hybrid"
     k: int = 5
     depth: int = 40  # candidates each leg contributes before fusion
-    rrf_k: int = 60
+    # Hybrid's fusion: "rrf" sums weight / (rrf_k + rank) over the legs; "convex" sums weight x the
+    # leg's score (cosine, BM25) min-max scaled over its `depth` candidates. bench/fusion.py scored
+    # both on two collections (bench/README.md, "Hybrid fusion on two collections"). rrf_k 10 (60
+    # before): nDCG@10 SciFact 0.7230 (0.7133 at 60), Cranfield 0.3806 (0.3698), both above the
+    # better single leg (0.6838 keyword, 0.3547 dense); a small k lets a leg's first ranks count,
+    # which lists `depth` = 40 deep need (60 was tuned for 1,000-deep TREC runs). Convex scored
+    # 0.7244 / 0.3784 but min-max stretches a small library's scores: in the sample library the
+    # refund policy (keyword rank 1, dense 5) then beat the Team plan's row (dense 1, keyword 4).
+    fusion: Fusion = "rrf"
+    rrf_k: int = 10
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     # HNSW candidate list per dense-leg scan (at least `depth`): higher finds more of the true
-    # nearest neighbours at some cost in time. At 100,000 chunks bench/retrieval.py measured
-    # recall@10 0.931 / 0.959 / 0.968 for 64 / 100 / 128, at 3.3 / 3.4 / 3.6 ms (p50, halfvec).
-    ef_search: int = 128
+    # nearest neighbours at some cost in time. At 1,000,000 chunks, with the index's graph of m 32
+    # and ef_construction 128, bench/retrieval.py measured recall@10 0.931 / 0.955 / 0.969 for
+    # 400 / 600 / 800 at 20 / 19 / 27 ms (p50, halfvec, on a loaded 2-core machine).
+    ef_search: int = 600
     # The keyword leg's candidates are the chunks holding the question's rarest lexemes, taken
     # rarest first while their document frequencies sum to at most this (the rarest always counts):
     # the work stays bounded however large the collection. bench/keyword.py measured it.
@@ -38,6 +50,8 @@ class RetrievalParams:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"expected mode in {MODES}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"expected fusion in {FUSIONS}")
         if self.k < 1 or self.depth < self.k:
             raise ValueError("expected 1 <= k <= depth")
         if not 1 <= self.ef_search <= 1000:

@@ -1,9 +1,12 @@
-"""Retrieval: pgvector cosine, PostgreSQL full-text, or both fused by reciprocal rank, in one query.
+"""Retrieval: pgvector cosine, PostgreSQL full-text, or both fused, in one query.
 
-Each leg ranks its `depth` best chunks; a chunk's fused score is the sum over legs of
-weight / (rrf_k + rank). Every passage also carries the evidence the relevance gate weighs
-(rag/answer/gate.py): its cosine similarity to the question (whatever the mode), its rank in each
-leg, and its keyword coverage (the share of the question's idf weight it contains).
+Each leg ranks its `depth` best chunks. A chunk's fused score is, by `RetrievalParams.fusion`,
+reciprocal rank fusion (the default), the sum over legs of weight / (rrf_k + rank), or a convex
+combination of the legs' scores (each leg's cosine or BM25 min-max scaled over its own `depth`
+candidates, weighted, 0 for a leg that did not return the chunk). Every passage also carries the
+evidence the relevance gate weighs (rag/answer/gate.py): its cosine similarity to the question
+(whatever the mode), its rank in each leg, and its keyword coverage (the share of the question's idf
+weight it contains).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from rag.library.indexes import indexed_expression, vector_type
 from rag.library.knowledge_bases import KnowledgeBaseRef
 from rag.retrieval.params import RetrievalParams
 from rag.retrieval.passage import Passage
+from rag.retrieval.textsearch import textsearch_keyword_leg
 
 # Within the posting budget, a lexeme in more than this share of the chunks finds no candidates (the
 # rarest lexeme always does): in a small library the budget alone would let chunks sharing only
@@ -80,9 +84,11 @@ def query_values(
         "rrf": params.rrf_k,
         "wd": params.dense_weight,
         "wk": params.keyword_weight,
+        "convex": params.fusion == "convex",
         "postings": params.candidate_postings,
         "common": COMMON_SHARE,
         "common_floor": COMMON_FLOOR,
+        "keyword_index": kb.keyword_index,
     }
 
 
@@ -118,7 +124,7 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
     # Scores come from the stored full-precision vectors, whatever the index holds.
     exact = f"(c.embedding::vector({int(kb.dimensions)}) <=> :q)"
     dense = (
-        f"SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM ("
+        f"SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS sim FROM ("
         f"SELECT c.id, {distance} AS distance FROM chunks c WHERE c.knowledge_base_id = :kb "
         f"ORDER BY {distance} LIMIT :depth) AS d"
     )
@@ -159,7 +165,9 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
         "JOIN terms t ON t.lexeme = u.lexeme "
         "GROUP BY m.id ORDER BY bm25 DESC LIMIT :depth) AS k"
     )
-    no_dense = "SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false"
+    if kb.keyword_index is not None:  # the server's BM25 index: rag/retrieval/textsearch.py
+        keyword = textsearch_keyword_leg()
+    no_dense = "SELECT NULL::bigint AS id, NULL::bigint AS rank, NULL::float AS sim WHERE false"
     no_keyword = (
         "SELECT NULL::bigint AS id, NULL::bigint AS rank, NULL::float AS bm25, NULL::float AS matched_idf "
         "WHERE false"
@@ -174,7 +182,9 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
         f"dense AS ({dense if mode != 'keyword' else no_dense}), "
         f"keyword AS ({keyword if mode != 'dense' else no_keyword}), "
         "fused AS (SELECT COALESCE(dense.id, keyword.id) AS id, "
-        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) AS fused, "
+        f"CASE WHEN :convex THEN {_convex('dense.sim', 'dense.id', ':wd')} + "
+        f"{_convex('keyword.bm25', 'keyword.id', ':wk')} ELSE "
+        "COALESCE(:wd / (:rrf + dense.rank), 0) + COALESCE(:wk / (:rrf + keyword.rank), 0) END AS fused, "
         "dense.rank AS dense_rank, keyword.rank AS keyword_rank, keyword.bm25, keyword.matched_idf "
         "FROM dense FULL OUTER JOIN keyword ON dense.id = keyword.id) "
         f"SELECT c.id, c.document_id, d.title, c.page_start, c.page_end, c.heading, c.text, "
@@ -182,6 +192,16 @@ def _retrieval_sql(kb: KnowledgeBaseRef, mode: str) -> str:
         f"{coverage} AS coverage "
         "FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id "
         "ORDER BY f.fused DESC, c.id LIMIT :k"
+    )
+
+
+def _convex(score: str, present: str, weight: str) -> str:
+    # One leg's share of a convex fusion: its score min-max normalised over the leg's own candidates
+    # (the best 1, the `depth`-th 0; 1 when they all tie), 0 for a chunk the leg did not return.
+    low, high = f"min({score}) OVER ()", f"max({score}) OVER ()"
+    return (
+        f"{weight} * CASE WHEN {present} IS NULL THEN 0 "
+        f"ELSE COALESCE(({score} - {low}) / NULLIF({high} - {low}, 0), 1) END"
     )
 
 
