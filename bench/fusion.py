@@ -61,7 +61,7 @@ def collect(folder: Path, cache: Path, depth: int) -> list[Query]:
         vectors = embedder.embed([text for _, text in queries]).vectors
         with c.engine.begin() as conn:
             conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search}"))
+            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(0)}"))
             for (qid, text), vector in zip(queries, vectors, strict=True):
                 # Every candidate of both legs: up to 2 x depth rows.
                 values = {**query_values(c.kb, text, vector, params), "k": 2 * depth}

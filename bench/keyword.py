@@ -170,7 +170,8 @@ def run(
         started = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
+            chunks = conn.execute(sa.text("SELECT max(chunk_count) FROM knowledge_bases")).scalar() or 0
+            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(chunks)}"))  # as retrieve
             rows = conn.execute(statement, v).all()
         if i >= WARMUP:
             times.append(time.perf_counter() - started)

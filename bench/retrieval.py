@@ -155,7 +155,8 @@ def uses_index(
     """Whether PostgreSQL plans the chat's statement with the knowledge base's HNSW index."""
     with engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
+        chunks = conn.execute(sa.text("SELECT max(chunk_count) FROM knowledge_bases")).scalar() or 0
+        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(chunks)}"))  # as retrieve
         return any(index_name(kb.id) in line for line in query_plan(conn, kb, text, vector, params))
 
 
@@ -247,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hybrid-ef-search",
         type=int,
-        default=RetrievalParams().ef_search,
+        default=RetrievalParams().ef_search_for(1_000_000),
         metavar="EF",
         help="ef_search of the timed hybrid query (default: the app's)",
     )

@@ -174,7 +174,8 @@ class Settings:
     rrf_k: int = field(default=10, metadata=_env("RRF_K", _whole))  # RetrievalParams.rrf_k
     dense_weight: float = field(default=1.0, metadata=_env("DENSE_WEIGHT", _number))
     keyword_weight: float = field(default=1.0, metadata=_env("KEYWORD_WEIGHT", _number))
-    hnsw_ef_search: int = field(default=RetrievalParams.ef_search, metadata=_env("HNSW_EF_SEARCH", _whole))
+    # Unset: by the knowledge base's size (RetrievalParams.ef_search_for); set: that value at any size.
+    hnsw_ef_search: int | None = field(default=None, metadata=_env("HNSW_EF_SEARCH", _whole))
     # The relevance gate (rag/answer/gate.py): cosine similarity for strong evidence, for weak
     # evidence (an answer marked low confidence; unset: 3/4 of MIN_RELEVANCE), and the share of the
     # question's word weight (idf) one passage must hold to count as strong on its words alone.
@@ -330,7 +331,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError("TOP_K and EMBEDDING_BATCH_SIZE must be positive, HISTORY_TURNS not negative")
     if s.retrieval_depth < s.top_k:
         raise ConfigError("RETRIEVAL_DEPTH must be at least TOP_K")
-    if not 1 <= s.hnsw_ef_search <= 1000:
+    if s.hnsw_ef_search is not None and not 1 <= s.hnsw_ef_search <= 1000:
         raise ConfigError("HNSW_EF_SEARCH must be between 1 and 1000 (pgvector's range)")
     if s.max_upload_mb <= 0:
         raise ConfigError("MAX_UPLOAD_MB must be positive")

@@ -43,7 +43,16 @@ def test_price_table_can_be_extended() -> None:
 
 
 def test_hnsw_ef_search_reaches_the_retrieval_params() -> None:
-    assert load_settings({}, secrets_file=None).retrieval.ef_search == 600  # bench/retrieval.py's pick
+    by_size = load_settings({}, secrets_file=None).retrieval
+    assert by_size.ef_search is None  # bench/retrieval.py's picks, by the knowledge base's size
+    assert (by_size.ef_search_for(45), by_size.ef_search_for(100_000), by_size.ef_search_for(1_000_000)) == (
+        128,
+        128,
+        600,
+    )
+    assert (
+        load_settings({"HNSW_EF_SEARCH": "200"}, secrets_file=None).retrieval.ef_search_for(1_000_000) == 200
+    )
     assert load_settings({"HNSW_EF_SEARCH": "200"}, secrets_file=None).retrieval.ef_search == 200
 
 

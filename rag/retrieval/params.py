@@ -10,6 +10,13 @@ MODES: tuple[RetrievalMode, ...] = get_args(RetrievalMode)
 Fusion = Literal["convex", "rrf"]  # how hybrid fuses the legs: normalised scores, or ranks
 FUSIONS: tuple[Fusion, ...] = get_args(Fusion)
 CANDIDATE_POSTINGS = 2_500
+# ef_search by the knowledge base's size, measured by bench/retrieval.py (halfvec; graph m 32,
+# ef_construction 128). At 100,000 chunks 128 already finds recall@10 0.99 and 600 only costs time;
+# at 1,000,000 recall@10 is 0.931 / 0.955 / 0.969 for 400 / 600 / 800, at 20 / 19 / 27 ms p50 on
+# a loaded 2-core machine (bench/README.md, "A denser graph at 1,000,000").
+SMALL_EF_SEARCH = 128
+LARGE_EF_SEARCH = 600
+LARGE_LIBRARY_CHUNKS = 300_000
 
 
 def retrieval_mode(name: str) -> RetrievalMode:
@@ -38,14 +45,20 @@ class RetrievalParams:
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
     # HNSW candidate list per dense-leg scan (at least `depth`): higher finds more of the true
-    # nearest neighbours at some cost in time. At 1,000,000 chunks, with the index's graph of m 32
-    # and ef_construction 128, bench/retrieval.py measured recall@10 0.931 / 0.955 / 0.969 for
-    # 400 / 600 / 800 at 20 / 19 / 27 ms (p50, halfvec, on a loaded 2-core machine).
-    ef_search: int = 600
+    # nearest neighbours at some cost in time. None: by the knowledge base's size (`ef_search_for`).
+    ef_search: int | None = None
     # The keyword leg's candidates are the chunks holding the question's rarest lexemes, taken
     # rarest first while their document frequencies sum to at most this (the rarest always counts):
     # the work stays bounded however large the collection. bench/keyword.py measured it.
     candidate_postings: int = CANDIDATE_POSTINGS
+
+    def ef_search_for(self, chunks: int) -> int:
+        """The HNSW candidate list for a knowledge base of `chunks` chunks, at least `depth`."""
+        if self.ef_search is not None:
+            chosen = self.ef_search
+        else:
+            chosen = LARGE_EF_SEARCH if chunks >= LARGE_LIBRARY_CHUNKS else SMALL_EF_SEARCH
+        return max(chosen, self.depth)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -54,7 +67,7 @@ class RetrievalParams:
             raise ValueError(f"expected fusion in {FUSIONS}")
         if self.k < 1 or self.depth < self.k:
             raise ValueError("expected 1 <= k <= depth")
-        if not 1 <= self.ef_search <= 1000:
+        if self.ef_search is not None and not 1 <= self.ef_search <= 1000:
             raise ValueError("expected 1 <= ef_search <= 1000")
         if self.candidate_postings < 1:
             raise ValueError("expected candidate_postings >= 1")

@@ -46,7 +46,7 @@ def retrieve(
     with engine.begin() as conn:
         # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
         conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(params.ef_search, params.depth)}"))
+        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(_chunk_count(conn, kb))}"))
         for text, vector in zip(queries, query_vectors, strict=True):
             values = query_values(kb, text, vector, params)
             for row in conn.execute(sql, values):
@@ -68,6 +68,14 @@ def retrieve(
         )
         for i, r in enumerate(ranked, start=1)
     ]
+
+
+def _chunk_count(conn: Connection, kb: KnowledgeBaseRef) -> int:
+    """The knowledge base's size as its triggers keep it (one primary-key read)."""
+    count = conn.execute(
+        sa.text("SELECT chunk_count FROM knowledge_bases WHERE id = :kb"), {"kb": kb.id}
+    ).scalar_one_or_none()
+    return int(count or 0)
 
 
 def query_values(
