@@ -95,7 +95,7 @@ def test_the_unanswered_download_neutralises_a_formula_question(
     add_question(console, HYPERLINK)
     open_page("pages/analytics_unanswered.py")
     [header, *body] = rows(downloads["unanswered-questions.csv"])
-    assert [r[header.index("Question (latest wording)")] for r in body] == ["'" + HYPERLINK]
+    assert [r[header.index("Question")] for r in body] == ["'" + HYPERLINK]
 
 
 def test_the_audit_download_neutralises_a_formula_target(

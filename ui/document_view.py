@@ -18,6 +18,7 @@ from rag.answer.source_documents import DocumentChunk, SourceDocument, document_
 from rag.console import Console
 from rag.retrieval import Passage
 from rag.text import escape_markdown
+from ui.downloads import file_download
 
 CONTEXT_CHUNKS = 2  # chunks shown before and after the cited one
 _MIME = {"pdf": "application/pdf", "html": "text/html", "markdown": "text/markdown", "csv": "text/csv"}
@@ -96,15 +97,14 @@ def _download(
         if document.kind == "pdf" and cited is not None and cited.page_start is not None:
             label += f" (PDF: turn to page {cited.page_start})"
         mime = _MIME.get(document.kind, "application/octet-stream")
-        st.download_button(label, data, file_name=document.filename, mime=mime, icon=":material/download:")
+        file_download(data, document.filename, label=label, mime=mime)
         return
-    # Stored files are released once indexed: the text is what the library still has.
+    # A document ingested before originals were kept (or from the command line) has only its text.
     text = "\n\n".join(c.text for c in chunks)
-    st.download_button(
-        "Download the document's text",
+    file_download(
         text.encode("utf-8"),
-        file_name=f"{document.filename}.txt",
+        f"{document.filename}.txt",
+        label="Download the document's text",
         mime="text/plain",
-        icon=":material/download:",
     )
-    st.caption("The original file is not kept after indexing; its text is.")
+    st.caption("The original file of this document is not kept; its text is.")

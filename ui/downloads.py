@@ -1,4 +1,5 @@
-"""Every CSV download of the console: one button, and cells a spreadsheet cannot run as formulas."""
+"""Every download of the console: CSV whose cells a spreadsheet cannot run as formulas, and a
+document's own file (its original, or its text), offered as stored, never built from table cells."""
 
 from __future__ import annotations
 
@@ -18,3 +19,8 @@ def csv_download(frame: pd.DataFrame, name: str, *, label: str = "Download CSV")
         key=f"download-{name}",
         icon=":material/download:",
     )
+
+
+def file_download(data: bytes, file_name: str, *, label: str, mime: str) -> None:
+    """A button that downloads a document's file as it is stored (never a table: use csv_download)."""
+    st.download_button(label, data, file_name=file_name, mime=mime, icon=":material/download:")
