@@ -25,9 +25,10 @@ from rag.auth import KNOWLEDGE, list_accounts
 from rag.errors import ConsoleError
 from rag.library import list_documents
 from rag.text import escape_markdown
-from ui.analytics import download, period_filter
+from ui.analytics import period_filter
 from ui.auth import current_user, require_page
 from ui.console import get_console
+from ui.tables import Column, Columns, show_table
 
 NOTICE = "unanswered_notice"
 STATE_LABELS: dict[GapState, str] = {
@@ -44,6 +45,45 @@ STATE_BADGES: dict[GapState, tuple[BadgeColor, str]] = {  # colour, icon
     "resolved": ("green", ":material/task_alt:"),
 }
 DUE_IN_DAYS = 14  # the default due date of an assignment
+GROUP_COLUMNS: Columns = {
+    "state": "State",
+    "count": Column("Asked", "count", help="How many times the group's questions were asked"),
+    "question": Column("Question", width="large"),
+    "reasons": "Why flagged",
+    "assignee": "Assigned to",
+    "due_on": Column("Due", "day"),
+    "answered_document": "Answered by",
+    "closest_documents": "Closest documents",
+    "first_seen": Column("First seen", "time"),
+    "last_seen": Column("Last seen", "time"),
+    "time_to_resolve": "Time to resolve",
+    "resolved": "Resolved",
+}
+REASK_COLUMNS: Columns = {
+    "question": Column("Question", width="medium"),
+    "outcome": "Answered now",
+    "top_document": "Best source",
+    "best_score": Column("Score", "number", decimals=2),
+    "answer": Column("Answer", width="large"),
+}
+RESOLVED_COLUMNS: Columns = {
+    "title": Column("Question", width="large"),
+    "first_seen": Column("First asked", "time"),
+    "resolved_at": Column("Resolved", "time"),
+    "days_to_resolve": Column("Days to resolve", "number", decimals=1),
+    "resolved_by": "Resolved by",
+    "answered_document": "Answered by",
+    "note": "Note",
+}
+CURATED_COLUMNS: Columns = {
+    "question": Column("Question", width="large"),
+    "author": "Written by",
+    "created_at": Column("Written", "time"),
+    "cites": "Cites",
+    "hits": Column("Given", "count", help="Questions that got this answer"),
+    "last_hit_at": Column("Last given", "time"),
+    "in_use": "In use",
+}
 
 
 def done(message: str) -> None:
@@ -79,20 +119,21 @@ def _outcome(result: Reask) -> str:
 
 
 def groups_table(shown: list[UnansweredGroup], today: date) -> pd.DataFrame:
+    """The groups under the names of GROUP_COLUMNS' keys; "" where there is nothing to say."""
     return pd.DataFrame(
         {
-            "State": [state_text(g, today) for g in shown],
-            "Asked": [g.count for g in shown],
-            "Question": [g.question for g in shown],
-            "Why flagged": [", ".join(g.reasons) for g in shown],
-            "Assigned to": [g.assignee or "" for g in shown],
-            "Due": [g.due_on for g in shown],
-            "Answered by": [g.answered_document or "" for g in shown],
-            "Closest documents": [", ".join(g.closest_documents) or "–" for g in shown],
-            "First seen": [g.first_seen for g in shown],
-            "Last seen": [g.last_seen for g in shown],
-            "Time to resolve": [duration(g.time_to_resolve) for g in shown],
-            "Resolved": ["yes" if g.resolved else "" for g in shown],
+            "state": [state_text(g, today) for g in shown],
+            "count": [g.count for g in shown],
+            "question": [g.question for g in shown],
+            "reasons": [", ".join(g.reasons) for g in shown],
+            "assignee": [g.assignee or "" for g in shown],
+            "due_on": [g.due_on for g in shown],
+            "answered_document": [g.answered_document or "" for g in shown],
+            "closest_documents": [", ".join(g.closest_documents) or "–" for g in shown],
+            "first_seen": [g.first_seen for g in shown],
+            "last_seen": [g.last_seen for g in shown],
+            "time_to_resolve": [duration(g.time_to_resolve) for g in shown],
+            "resolved": ["yes" if g.resolved else "" for g in shown],
         }
     )
 
@@ -237,19 +278,16 @@ def work_on(group: UnansweredGroup, user: str) -> None:
             refused = next((r.refused for r in results if r.refused), None)
             if refused:
                 st.warning(f"Not every wording was asked again: {escape_markdown(refused)}")
-            st.dataframe(
-                pd.DataFrame(
-                    {
-                        "Question": [r.question for r in results],
-                        "Answered now": [_outcome(r) for r in results],
-                        "Best source": [r.top_document or "–" for r in results],
-                        "Score": [r.best_score for r in results],
-                        "Answer": [r.answer for r in results],
-                    }
-                ),
-                hide_index=True,
-                width="stretch",
+            again = pd.DataFrame(
+                {
+                    "question": [r.question for r in results],
+                    "outcome": [_outcome(r) for r in results],
+                    "top_document": [r.top_document or "–" for r in results],
+                    "best_score": [r.best_score for r in results],
+                    "answer": [r.answer for r in results],
+                }
             )
+            show_table(again, REASK_COLUMNS)
 
 
 def resolution_section(period: Period) -> None:
@@ -287,19 +325,7 @@ def resolution_section(period: Period) -> None:
         legend={"orientation": "h"},
     )
     st.plotly_chart(figure, width="stretch")
-    table = pd.DataFrame(
-        {
-            "Question": times["title"],
-            "First asked": times["first_seen"],
-            "Resolved": times["resolved_at"],
-            "Days to resolve": times["days_to_resolve"].round(1),
-            "Resolved by": times["resolved_by"],
-            "Answered by": times["answered_document"].fillna(""),
-            "Note": times["note"].fillna(""),
-        }
-    )
-    st.dataframe(table, hide_index=True, width="stretch", column_config=DATETIMES)
-    download(table, "resolved-groups")
+    show_table(times, RESOLVED_COLUMNS, download="resolved-groups")
 
 
 def curated_section(period: Period, user: str) -> None:
@@ -310,19 +336,18 @@ def curated_section(period: Period, user: str) -> None:
         return
     table = pd.DataFrame(
         {
-            "Question": [c.question for c in answers],
-            "Written by": [c.author for c in answers],
-            "Written": [c.created_at for c in answers],
-            "Cites": [", ".join(c.document_titles) for c in answers],
-            "Given": [c.hits for c in answers],
-            "Last given": [c.last_hit_at for c in answers],
-            "In use": [
+            "question": [c.question for c in answers],
+            "author": [c.author for c in answers],
+            "created_at": [c.created_at for c in answers],
+            "cites": [", ".join(c.document_titles) for c in answers],
+            "hits": [c.hits for c in answers],
+            "last_hit_at": [c.last_hit_at for c in answers],
+            "in_use": [
                 "yes" if c.invalidated_at is None else f"ended: {c.invalidated_reason}" for c in answers
             ],
         }
     )
-    st.dataframe(table, hide_index=True, width="stretch", column_config=DATETIMES)
-    download(table, "curated-answers")
+    show_table(table, CURATED_COLUMNS, download="curated-answers")
     valid = {c.id: c.question[:90] for c in answers if c.invalidated_at is None}  # options are plain text
     if valid and not period.demo:
         with st.expander("Withdraw a curated answer"):
@@ -331,11 +356,6 @@ def curated_section(period: Period, user: str) -> None:
                 withdraw_curated_answer(console.engine, console.kb, chosen, user=user)
                 done("Withdrawn: similar questions are answered from the documents again.")
 
-
-DATETIMES = {
-    name: st.column_config.DatetimeColumn(format="D MMM YYYY, HH:mm")
-    for name in ("First seen", "Last seen", "First asked", "Resolved", "Written", "Last given")
-} | {"Due": st.column_config.DateColumn(format="D MMM YYYY")}
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -363,9 +383,7 @@ if not shown:
     st.success("Nothing left unanswered in this period.", icon=":material/task_alt:")
 else:
     today = datetime.now().date()
-    table = groups_table(shown, today)
-    st.dataframe(table, hide_index=True, width="stretch", column_config=DATETIMES)
-    download(table, "unanswered-questions")
+    show_table(groups_table(shown, today), GROUP_COLUMNS, download="unanswered-questions")
     awaiting = sum(g.state == "answered" for g in shown)
     if awaiting:
         st.info(

@@ -13,11 +13,44 @@ from rag.parsing import SUPPORTED_EXTENSIONS
 from rag.text import escape_markdown
 from ui.auth import current_user, require_page
 from ui.console import get_console
-from ui.downloads import csv_download
 from ui.jobs_panel import announce, jobs_panel
+from ui.tables import Column, Columns, show_table
 from ui.upload_jobs import queued_message
 
 REVIEW = {"overdue": "overdue", "due": "due soon", "ok": "up to date"}
+LIBRARY_COLUMNS: Columns = {
+    "title": Column("Title", width="medium"),
+    "filename": "File",
+    "kind": "Type",
+    "size_bytes": Column("Size", "bytes"),
+    "chunk_count": Column("Chunks", "count"),
+    "token_count": Column("Tokens", "count"),
+    "version": Column("Version", "count"),
+    "updated_at": Column("Uploaded", "time", help="When its latest version was uploaded, in your time zone"),
+    "uploaded_by": "By",
+    "status": "Status",
+    "owner": "Owner",
+    "review_by": Column("Review by", "day"),
+    "review": "Review",
+}
+OUTCOMES = {
+    "ingested": "Ingested",
+    "replaced": "Replaced",
+    "duplicate": "Duplicate",
+    "rejected": "Rejected",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+}
+EVENT_COLUMNS: Columns = {
+    "created_at": Column("When", "time"),
+    "filename": "File",
+    "outcome": "Outcome",
+    "reason": Column("Reason", width="large"),
+    "chunk_count": Column("Chunks", "count"),
+    "token_count": Column("Tokens", "count"),
+    "duration_ms": Column("Took", "duration_ms"),
+    "uploaded_by": "Uploaded by",
+}
 
 account = require_page(__file__)  # before drawing anything
 console = get_console()
@@ -97,28 +130,22 @@ else:
         )
     table = pd.DataFrame(
         {
-            "Title": [d.title for d in listed],
-            "File": [d.filename for d in listed],
-            "Type": [d.kind for d in listed],
-            "Size (KB)": [round(d.size_bytes / 1024, 1) for d in listed],
-            "Chunks": [d.chunk_count for d in listed],
-            "Tokens": [d.token_count for d in listed],
-            "Version": [d.version for d in listed],
-            "Uploaded": [d.updated_at for d in listed],
-            "By": [d.uploaded_by for d in listed],
-            "Status": [d.status + (" ⚠ " + ", ".join(d.flags) if d.flags else "") for d in listed],
-            "Owner": [freshness[d.id].owner if d.id in freshness else "" for d in listed],
-            "Review by": [freshness[d.id].review_by if d.id in freshness else None for d in listed],
-            "Review": [REVIEW[freshness[d.id].status] if d.id in freshness else "" for d in listed],
+            "title": [d.title for d in listed],
+            "filename": [d.filename for d in listed],
+            "kind": [d.kind for d in listed],
+            "size_bytes": [d.size_bytes for d in listed],
+            "chunk_count": [d.chunk_count for d in listed],
+            "token_count": [d.token_count for d in listed],
+            "version": [d.version for d in listed],
+            "updated_at": [d.updated_at for d in listed],
+            "uploaded_by": [d.uploaded_by for d in listed],
+            "status": [d.status + (" ⚠ " + ", ".join(d.flags) if d.flags else "") for d in listed],
+            "owner": [freshness[d.id].owner if d.id in freshness else None for d in listed],
+            "review_by": [freshness[d.id].review_by if d.id in freshness else None for d in listed],
+            "review": [REVIEW[freshness[d.id].status] if d.id in freshness else None for d in listed],
         }
     )
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={"Review by": st.column_config.DateColumn(format="D MMM YYYY")},
-    )
-    csv_download(table, "documents", label="Download as CSV")
+    show_table(table, LIBRARY_COLUMNS, download="documents")
     with st.expander("Delete a document"):
         labels = {d.id: f"{d.title} ({d.filename}, {d.chunk_count} chunks)" for d in documents}
         chosen = st.selectbox("Document", list(labels), format_func=labels.__getitem__)
@@ -131,4 +158,6 @@ else:
 events = recent_ingestion_events(console.engine, console.kb)
 if events:
     with st.expander("Recent uploads, including the ones that failed and why"):
-        st.dataframe(pd.DataFrame(events), hide_index=True, width="stretch")
+        log = pd.DataFrame(events)
+        log["outcome"] = log["outcome"].map(lambda outcome: OUTCOMES.get(outcome, outcome))
+        show_table(log, EVENT_COLUMNS)

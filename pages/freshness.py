@@ -27,16 +27,30 @@ from rag.text import escape_markdown
 from ui.analytics import period_filter
 from ui.auth import current_user, require_page
 from ui.console import get_console
-from ui.downloads import csv_download
 from ui.page_registry import DOCUMENTS, may_open
+from ui.tables import Column, Columns, show_table
 
 NOTICE = "freshness_notice"
 STATUS = {"overdue": "Overdue", "due": "Due soon", "ok": "Up to date"}
-COLUMNS = {
-    "Title": st.column_config.TextColumn(width="medium"),
-    "Review by": st.column_config.DateColumn(format="D MMM YYYY"),
-    "Last version": st.column_config.DatetimeColumn(format="D MMM YYYY"),
-    "Last reviewed": st.column_config.DatetimeColumn(format="D MMM YYYY"),
+LEADING_COLUMNS: Columns = {
+    "status": "Status",
+    "title": Column("Title", width="medium"),
+    "filename": "File",
+    "owner": "Owner",
+    "review_by": Column("Review by", "day"),
+    "when": "When",
+}
+RANKING_COLUMNS: Columns = {  # the column a ranked list adds
+    "citations": Column("Cited (answers in period)", "count"),
+    "rated_down": Column("Rated-down answers citing it", "count"),
+}
+TRAILING_COLUMNS: Columns = {
+    "version": Column("Version", "count"),
+    "updated_at": Column(
+        "Last version", "time", help="When its latest version was uploaded, in your time zone"
+    ),
+    "reviewed_at": Column("Last reviewed", "time"),
+    "reviewed_by": "Reviewed by",
 }
 
 
@@ -47,27 +61,24 @@ def when(days_left: int) -> str:
     return "due today" if days_left == 0 else f"in {days_left} day{'' if days_left == 1 else 's'}"
 
 
-def frame(documents: Sequence[DocumentFreshness], *extra: str) -> pd.DataFrame:
-    """The documents with human column names; `extra` adds "Cited" and/or "Rated down"."""
-    columns: dict[str, list[object]] = {
-        "Status": [STATUS[d.status] for d in documents],
-        "Title": [d.title for d in documents],
-        "File": [d.filename for d in documents],
-        "Owner": [d.owner for d in documents],
-        "Review by": [d.review_by for d in documents],
-        "When": [when(d.days_left) for d in documents],
-    }
-    if "citations" in extra:
-        columns["Cited (answers in period)"] = [d.citations for d in documents]
-    if "rated_down" in extra:
-        columns["Rated-down answers citing it"] = [d.rated_down for d in documents]
-    columns |= {
-        "Version": [d.version for d in documents],
-        "Last version": [d.updated_at for d in documents],
-        "Last reviewed": [d.reviewed_at for d in documents],
-        "Reviewed by": [d.reviewed_by or "" for d in documents],
-    }
-    return pd.DataFrame(columns)
+def frame(documents: Sequence[DocumentFreshness]) -> pd.DataFrame:
+    """The documents, one row each, under the names of the *_COLUMNS keys."""
+    return pd.DataFrame(
+        {
+            "status": [STATUS[d.status] for d in documents],
+            "title": [d.title for d in documents],
+            "filename": [d.filename for d in documents],
+            "owner": [d.owner for d in documents],
+            "review_by": [d.review_by for d in documents],
+            "when": [when(d.days_left) for d in documents],
+            "citations": [d.citations for d in documents],
+            "rated_down": [d.rated_down for d in documents],
+            "version": [d.version for d in documents],
+            "updated_at": [d.updated_at for d in documents],
+            "reviewed_at": [d.reviewed_at for d in documents],
+            "reviewed_by": [d.reviewed_by for d in documents],
+        }
+    )
 
 
 def done(message: str) -> None:
@@ -76,9 +87,10 @@ def done(message: str) -> None:
     st.rerun()
 
 
-def show(table: pd.DataFrame, name: str) -> None:
-    st.dataframe(table, hide_index=True, width="stretch", column_config=COLUMNS)
-    csv_download(table, name)
+def show(documents: Sequence[DocumentFreshness], name: str, *ranked_by: str) -> None:
+    """The documents' table, with the ranking column `ranked_by` ("citations", "rated_down") if any."""
+    ranking = {key: RANKING_COLUMNS[key] for key in ranked_by}
+    show_table(frame(documents), {**LEADING_COLUMNS, **ranking, **TRAILING_COLUMNS}, download=name)
 
 
 account = require_page(__file__)  # before drawing anything
@@ -118,7 +130,7 @@ st.caption(
 )
 due = due_documents(engine, kb, start=period.start, end=period.end, demo=period.demo)
 if due:
-    show(frame(due, "citations"), "documents-due-for-review")
+    show(due, "documents-due-for-review", "citations")
 else:
     st.success(
         f"No document is due for review in the next {DUE_WITHIN_DAYS} days.", icon=":material/task_alt:"
@@ -128,7 +140,7 @@ st.subheader("Cited in rated-down answers")
 rated = rated_down_documents(engine, kb, start=period.start, end=period.end, demo=period.demo)
 if rated:
     st.caption("Answers people rated down cited these: check them first when they are also due.")
-    show(frame(rated, "rated_down"), "documents-in-rated-down-answers")
+    show(rated, "documents-in-rated-down-answers", "rated_down")
 else:
     st.caption("No answer that cited a document was rated down in this period.")
 
@@ -139,7 +151,7 @@ if uncited:
         "No answer has cited these yet: nobody asks about them, or retrieval does not find them. "
         "Oldest first; candidates for a rewrite or removal."
     )
-    show(frame(uncited), "documents-never-cited")
+    show(uncited, "documents-never-cited")
 else:
     st.caption("Every document has been cited by at least one answer.")
 

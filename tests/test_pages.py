@@ -71,7 +71,7 @@ def button(at: AppTest, label: str) -> Button:
 
 
 def table(at: AppTest, column: str) -> pd.DataFrame:
-    """The page's table that has `column`: the library ("Title"), the jobs ("State"), the log ("outcome")."""
+    """The page's table that has `column`: the library ("Title"), the jobs ("State"), the log ("Outcome")."""
     [found] = [d.value for d in at.dataframe if column in d.value.columns]
     assert isinstance(found, pd.DataFrame)
     return found
@@ -274,11 +274,11 @@ def test_upload_queues_each_file_and_shows_how_it_ended(open_app: OpenApp, datab
     assert shown["huge.md"][0] == "Rejected" and "the limit is 0.05 MB" in shown["huge.md"][1]
     assert not at.success  # the queued message belonged to the click
     assert library_titles(at) == ["Oven manual"]
-    assert sorted(table(at, "outcome")["outcome"]) == ["ingested", "rejected", "rejected"]
+    assert sorted(table(at, "Outcome")["Outcome"]) == ["Ingested", "Rejected", "Rejected"]
     # clear_on_submit empties the form: submitting again uploads nothing, not three more files.
     run(button(at, "Upload and index").click())
     assert "Choose one or more files first." in [w.value for w in at.warning]
-    assert len(table(at, "outcome")) == 3 and len(table(at, "State")) == 3
+    assert len(table(at, "Outcome")) == 3 and len(table(at, "State")) == 3
 
 
 def _upload(at: AppTest, files: dict[str, bytes]) -> AppTest:

@@ -1,14 +1,15 @@
 """Tables and charts for people: ui/tables.py formats, converts and blanks; ui/charts.py sizes.
 
-The helpers are checked on frames; the Overview, Latency and Audit pages through AppTest, where no
-browser is there to name a time zone: times are shown in UTC, without an offset.
+The helpers are checked on frames; the Overview, Latency, Audit, Documents, Unanswered and Freshness
+pages through AppTest, where no browser is there to name a time zone: times are shown in UTC, without
+an offset.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,9 +20,13 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from db.models import AuditEntry
+from rag.answer.curated import write_curated_answer
 from rag.console import Console
+from rag.ingest.pipeline import ingest_file
+from rag.library.freshness import document_freshness, mark_reviewed, set_review_by, today_utc
 from tests.test_analytics_pages import YESTERDAY, Page, add_answers, add_document, console, page
-from tests.test_pages import REPO
+from tests.test_pages import REPO, USER, button, run
+from tests.test_unanswered import EXPORT, states_page, work_on
 from ui.charts import LABEL_CHARS, MAX_MARGIN_PX, bars_height, horizontal_bars, short_label
 from ui.tables import Column, dollars, download_frame, fitting_decimals, local_times, table_view
 
@@ -64,6 +69,7 @@ def test_missing_text_is_none_not_the_word() -> None:
     ("kind", "values", "expected_format", "expected_values"),
     [
         ("count", [5384, 12], "%,.0f", [5384, 12]),
+        ("bytes", [5384, 1_200_000], "bytes", [5384, 1_200_000]),
         ("number", [5384.3605, 12.5], "%,.0f", [5384.3605, 12.5]),
         ("number", [0.8123, 0.5], "%,.3f", [0.8123, 0.5]),
         ("dollars", [0.0123, 1.5], "$%,.4f", [0.0123, 1.5]),
@@ -109,10 +115,16 @@ def test_downloads_keep_the_stored_values_under_the_human_names() -> None:
         "total_ms": Column("Total", "duration_ms"),
         "answered_share": Column("Answered", "share"),
         "asked": Column("Asked at", "time"),
+        "other": Column("Size", "bytes"),
     }
     stored = download_frame(frame, columns).to_dict("records")
     assert stored == [
-        {"Total (ms)": 5384.3605, "Answered (0-1)": 0.5, "Asked at (UTC)": pd.Timestamp("2026-07-01 12:00Z")}
+        {
+            "Total (ms)": 5384.3605,
+            "Answered (0-1)": 0.5,
+            "Asked at (UTC)": pd.Timestamp("2026-07-01 12:00Z"),
+            "Size (bytes)": 1,
+        }
     ]
 
 
@@ -179,3 +191,96 @@ def test_the_audit_log_shows_times_without_an_offset_and_no_none(console: Consol
     [(_, audit)] = dataframes(at)
     assert audit["Details"].tolist() == ["temporary: yes"]
     assert str(audit["When"].dt.tz) == "UTC"  # no browser here: UTC
+
+
+OVEN = b"# Oven\n\nThe oven preheats to 220 degrees in ten minutes."
+FRIDGE = b"# Fridge\n\nThe fridge keeps food at 4 degrees."
+
+
+def config_of(at: AppTest, column: str) -> dict[str, Any]:
+    """The column configuration of `column` in the page's table that has it."""
+    [found] = [
+        json.loads(proto.columns)[column] for proto, frame in dataframes(at) if column in frame.columns
+    ]
+    return found  # type: ignore[no-any-return]
+
+
+def test_the_documents_page_shows_sizes_in_bytes_and_blank_reasons(console: Console, page: Page) -> None:
+    assert ingest_file(console, "oven.md", OVEN, user="km@example.com").ok
+    assert not ingest_file(console, "notes.txt", bytes(range(256)) * 8, user="km@example.com").ok
+    at = page(str(REPO / "pages/documents.py"))
+    assert_for_people(at)
+    [(_, library)] = [(p, f) for p, f in dataframes(at) if "Title" in f.columns]
+    assert list(library.columns) == [
+        "Title", "File", "Type", "Size", "Chunks", "Tokens", "Version", "Uploaded", "By", "Status",
+        "Owner", "Review by", "Review",
+    ]  # fmt: skip
+    assert library["Size"].tolist() == [len(OVEN)]  # bytes, shown by the browser as "54B", "1.2KB"…
+    assert config_of(at, "Size")["type_config"]["format"] == "bytes"
+    assert str(library["Uploaded"].dt.tz) == "UTC"  # no browser here: UTC
+    assert library["Review by"].tolist() == [document_freshness(console.engine, console.kb)[0].review_by]
+    [log] = [f for _, f in dataframes(at) if "Outcome" in f.columns]
+    assert sorted(log["Outcome"]) == ["Ingested", "Rejected"]
+    reasons = dict(zip(log["File"], log["Reason"], strict=True))
+    assert pd.isna(reasons["oven.md"]) and "binary" in reasons["notes.txt"]  # nothing: an empty cell
+    assert str(log["When"].dt.tz) == "UTC"
+
+
+def test_the_unanswered_page_shows_dates_in_the_readers_zone(console: Console) -> None:
+    assert ingest_file(console, "export.md", EXPORT, user="km@example.com").ok
+    export = document_freshness(console.engine, console.kb)[0].id
+    write_curated_answer(
+        console, question="Can I export to Excel?", answer="Open Reports, click Export [1].",
+        document_ids=[export], author=USER,
+    )  # fmt: skip
+    at, ids = states_page(console)
+    assert_for_people(at)
+    [groups] = [f for _, f in dataframes(at) if "Why flagged" in f.columns]
+    assert str(groups["First seen"].dt.tz) == "UTC" and str(groups["Last seen"].dt.tz) == "UTC"
+    assert config_of(at, "Due")["type_config"]["format"] == "D MMM YYYY"
+    [resolved] = [f for _, f in dataframes(at) if "Days to resolve" in f.columns]
+    assert str(resolved["Resolved"].dt.tz) == "UTC" and resolved["Answered by"].isna().all()
+    assert config_of(at, "Days to resolve")["type_config"]["format"] == "%,.1f"
+    [curated] = [f for _, f in dataframes(at) if "Written by" in f.columns]
+    assert list(curated.columns) == [
+        "Question",
+        "Written by",
+        "Written",
+        "Cites",
+        "Given",
+        "Last given",
+        "In use",
+    ]
+    assert curated["Last given"].isna().all()  # never given yet: an empty cell, not NaT
+    # Re-asking the open group's wordings shows its table through the same helper.
+    work_on(at, ids["Can I pay by invoice?"])
+    run(button(at, "Re-ask against today's knowledge base").click())
+    assert_for_people(at)
+    [again] = [f for _, f in dataframes(at) if "Answered now" in f.columns]
+    assert again["Question"].tolist() == ["Can I pay by invoice?"]
+
+
+def test_the_freshness_page_shows_dates_in_the_readers_zone_and_blank_reviews(
+    console: Console, page: Page
+) -> None:
+    for name, data in (("oven.md", OVEN), ("fridge.md", FRIDGE)):
+        assert ingest_file(console, name, data, user="km@example.com").ok
+    ids = {d.filename: d.id for d in document_freshness(console.engine, console.kb)}
+    today = today_utc()
+    set_review_by(console.engine, console.kb, ids["oven.md"], review_by=today - timedelta(days=3), user="km")
+    mark_reviewed(console.engine, console.kb, ids["fridge.md"], user="km@example.com")
+    at = page(str(REPO / "pages/freshness.py"))
+    assert_for_people(at)
+    [due] = [f for _, f in dataframes(at) if "Cited (answers in period)" in f.columns]
+    assert list(due.columns) == [
+        "Status", "Title", "File", "Owner", "Review by", "When", "Cited (answers in period)", "Version",
+        "Last version", "Last reviewed", "Reviewed by",
+    ]  # fmt: skip
+    assert due["File"].tolist() == ["oven.md"] and due["Review by"].tolist() == [today - timedelta(days=3)]
+    assert due["Reviewed by"].isna().all() and due["Last reviewed"].isna().all()  # never: empty cells
+    assert str(due["Last version"].dt.tz) == "UTC"
+    [never] = [f for _, f in dataframes(at) if "Rated-down answers citing it" not in f.columns
+               and "Cited (answers in period)" not in f.columns]  # fmt: skip
+    reviewed = never.set_index("File").loc["fridge.md"]
+    assert reviewed["Reviewed by"] == "km@example.com" and isinstance(reviewed["Review by"], date)
+    assert str(never["Last reviewed"].dt.tz) == "UTC"

@@ -23,12 +23,14 @@ from ui.downloads import csv_download
 # What a column holds, which decides how it is shown:
 #   text; count (whole numbers, 1,234); number (decimals that fit its values); dollars ($0.0123);
 #   share (0..1, shown as 42%); duration_ms (milliseconds, shown in ms or s); time (a moment, in
-#   the reader's time zone); time_ago ("3 minutes ago"); day (a calendar date); flag (yes/no).
+#   the reader's time zone); time_ago ("3 minutes ago"); day (a calendar date); flag (yes/no);
+#   bytes (a size in bytes, shown as 12.3KB or 4.5MB).
 Kind = Literal[
     "text",
     "id",
     "count",
     "number",
+    "bytes",
     "dollars",
     "share",
     "progress",
@@ -113,6 +115,7 @@ def table_view(frame: pd.DataFrame, columns: Columns, zone: tzinfo) -> tuple[pd.
 
 # What a stored value is in, named in a download's column: the cells are not converted there.
 _STORED_UNITS: dict[Kind, str] = {
+    "bytes": "bytes",
     "dollars": "$",
     "share": "0-1",
     "duration_ms": "ms",
@@ -168,6 +171,8 @@ def _shown_column(values: pd.Series, column: Column, zone: tzinfo) -> tuple[pd.S
         case "number":
             places = fitting_decimals(values, significant=3) if column.decimals is None else column.decimals
             return values, config.NumberColumn(format=f"%,.{places}f", **common)
+        case "bytes":
+            return pd.to_numeric(values, errors="coerce"), config.NumberColumn(format="bytes", **common)
         case "dollars":
             places = fitting_decimals(values, significant=3, smallest=True, at_least=2, at_most=6)
             return values, config.NumberColumn(format=f"$%,.{places}f", **common)
