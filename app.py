@@ -1,17 +1,50 @@
 """Knowledge Console: the router. Signs people in, builds the navigation from their role, runs the page."""
 
-import streamlit as st
-from streamlit.navigation.page import StreamlitPage
+from pathlib import Path
 
-from rag.console import database_label
-from rag.text import escape_markdown
-from ui.auth import NOT_IN_YOUR_MENU, current_account, mark_routed, role_label, sign_out
-from ui.browser_session import keep_cookie_in_step
-from ui.console import get_console
-from ui.page_registry import HOME, PAGES, PageEntry, may_open
-from ui.sign_in_forms import new_password_view, sign_in_view
+import streamlit as st
+
+from ui.console import console_details, console_is_open, get_console, start_console
 
 st.set_page_config(page_title="Knowledge Console", page_icon=":material/menu_book:", layout="wide")
+
+
+def _starting_view() -> None:
+    st.title("Knowledge Console")
+    # No imports here while the console's thread imports: two threads importing the same modules
+    # can deadlock on Python's import locks.
+    get_console()  # "Starting the console…" until the opening thread is done; why, if it failed
+    st.rerun()  # open: the same address again, now through the whole router
+
+
+# Until this script calls st.navigation once, a fresh process shows the `pages/` folder's file names
+# as a menu, so it is called before anything slow (the imports below take seconds on a busy machine,
+# and the console opens in a background thread). Every page file is registered, hidden, so that a
+# deep link keeps its address while it waits.
+start_console()
+if not console_is_open():
+    starting = st.Page(_starting_view, title="Starting", icon=":material/hourglass_top:", default=True)
+    waiting = [
+        st.Page(f, visibility="hidden") for f in sorted((Path(__file__).parent / "pages").glob("[!_]*.py"))
+    ]
+    st.navigation([starting, *waiting], position="hidden")
+    _starting_view()
+
+from streamlit.navigation.page import StreamlitPage  # noqa: E402
+
+from rag.auth import MANAGER  # noqa: E402
+from rag.text import escape_markdown  # noqa: E402
+from ui.auth import (  # noqa: E402
+    NOT_IN_YOUR_MENU,
+    current_account,
+    mark_routed,
+    refuse,
+    role_label,
+    sign_out,
+)
+from ui.browser_session import keep_cookie_in_step  # noqa: E402
+from ui.page_registry import HOME, PAGES, PageEntry, may_open  # noqa: E402
+from ui.sign_in_forms import new_password_view, sign_in_view  # noqa: E402
 
 console = get_console()
 mark_routed()
@@ -59,17 +92,16 @@ if account.must_change_password:
     )
     st.navigation({"": [new_password], **pages}, position="hidden").run()
     st.stop()
+# .streamlit/config.toml hides the menu Streamlit makes of the `pages/` folder's file names, which a
+# fresh process shows until st.navigation has run once (while a deep-linked page file imports, say);
+# the router's own menu is shown.
+st.set_option("client.showSidebarNavigation", True)
 navigation = st.navigation(pages)
 
 with st.sidebar:
-    settings = console.settings
-    answers = "offline (quotes the documents)" if settings.answer_mode == "offline" else settings.chat_model
-    st.caption(
-        f"**Answers:** {answers}  \n"
-        f"**Embeddings:** {console.embedder.model} ({console.embedder.provider})  \n"
-        f"**Knowledge base:** {escape_markdown(console.kb.name)}  \n"
-        f"**Database:** {database_label(console)}"
-    )
+    # What runs the console is a manager's business; everyone sees who they are signed in as.
+    if account.role == MANAGER:
+        st.caption(console_details(console))
     if account.mode == "off":
         st.caption("**Sign-in is off** (`AUTH_MODE=off`)")
     else:
@@ -78,6 +110,5 @@ with st.sidebar:
             sign_out(account)
 
 if not may_open(account.role, entries[navigation.url_path]):
-    st.error(NOT_IN_YOUR_MENU, icon=":material/block:")
-    st.stop()
+    refuse(NOT_IN_YOUR_MENU)
 navigation.run()

@@ -36,6 +36,7 @@ PAGE_ROLES = {page.file: page.roles for page in PAGES}  # the registry's role ta
 TITLES = {  # each page's heading
     "pages/chat.py": "Ask the knowledge base",
     "pages/documents.py": "Documents",
+    "pages/freshness.py": "Document freshness",
     "pages/evaluation.py": "Evaluate retrieval",
     "pages/analytics_overview.py": "Analytics overview",
     "pages/analytics_cost.py": "Cost",
@@ -47,7 +48,14 @@ TITLES = {  # each page's heading
 }
 EXPECTED = {  # written out rather than read from the registry, so a change there fails here
     "agent": {"pages/chat.py", "pages/account.py"},
-    "knowledge_manager": {"pages/chat.py", "pages/documents.py", "pages/evaluation.py", "pages/account.py"},
+    "knowledge_manager": {
+        "pages/chat.py",
+        "pages/documents.py",
+        "pages/freshness.py",
+        "pages/evaluation.py",
+        "pages/analytics_unanswered.py",
+        "pages/account.py",
+    },
     "manager": set(TITLES),
 }
 
@@ -335,8 +343,9 @@ def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> No
 
     # The asker's sidebar lists the conversation and reopens it in a fresh session.
     again = app_as(shared_url, "agent")
-    assert escape_markdown(question) in [b.label for b in again.sidebar.button]
-    run(next(b for b in again.button if b.label == escape_markdown(question)).click())
+    dated = escape_markdown(question)  # the title, then the date it started
+    assert any(b.label.startswith(dated) for b in again.sidebar.button)
+    run(next(b for b in again.button if b.label.startswith(dated)).click())
     assert again.session_state["chat"]["conversation_id"] == conversation
     assert [m.name for m in again.chat_message] == ["user", "assistant"]
     assert "220 degrees" in again.chat_message[1].children[0].value
@@ -344,11 +353,12 @@ def test_answers_and_conversations_belong_to_their_person(shared_url: str) -> No
     # Another agent sees none of it; a manager can review it, and a new question is the manager's own.
     colleague = AppTest.from_file(APP, default_timeout=60)
     sign_in_as(colleague, shared_url, "agent", email="colleague@example.com")
-    assert escape_markdown(question) not in [b.label for b in run(colleague).button]
+    assert not any(b.label.startswith(dated) for b in run(colleague).button)
     manager = app_as(shared_url, "manager")
-    assert escape_markdown(question) not in [b.label for b in manager.button]  # own conversations first
+    assert not any(b.label.startswith(dated) for b in manager.button)  # own conversations first
     run(next(t for t in manager.toggle if t.label == "Everyone's conversations").set_value(True))
-    run(next(b for b in manager.button if b.label == escape_markdown(f"{question} · agent@example.com")).click())
+    owner = escape_markdown("agent@example.com")
+    run(next(b for b in manager.button if b.label.startswith(dated) and b.label.endswith(owner)).click())
     assert [m.name for m in manager.chat_message] == ["user", "assistant"]
     assert manager.session_state["chat"]["conversation_id"] is None
 
@@ -445,7 +455,7 @@ def test_my_account_changes_the_own_password_and_signs_out_other_tabs(shared_url
     sign_in_as(at, shared_url, "knowledge_manager", email=email)
     run(at)
     assert titles(at) == ["My account"]
-    assert [t.value for t in at.text] == [email, "-", "Knowledge manager"]
+    assert [t.value for t in at.text] == [email, "Knowledge manager", "UTC"]  # no name, no browser
     old_token = at.session_state[SESSION_KEY]
     elsewhere = _second_tab(shared_url, open_test_session(shared_url, email))
     current, new, repeat = at.text_input

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
@@ -19,7 +20,7 @@ from rag.console import Console
 from ui import browser_session
 from ui.browser_session import SESSION_KEY, signed_in_account
 from ui.console import get_console
-from ui.page_registry import may_open, page_for
+from ui.page_registry import HOME, may_open, page_for
 from ui.sign_in_forms import new_password_view, sign_in_view
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "current_account",
     "current_user",
     "mark_routed",
+    "refuse",
     "require_page",
     "role_label",
     "sign_in_view",
@@ -105,13 +107,13 @@ def require_page(file: str) -> SignedIn:
     """The signed-in person if their role may open the page `file` (the page's own `__file__`);
     otherwise a sign-in, a new-password form or a refusal, and a stop."""
     page = page_for(file)
+    if not st.session_state.get(ROUTED_KEY):
+        _to_the_router()  # first, before the console is waited for: the router says "Starting"
     console = get_console()
     account = current_account(console)
     if account is None:
         sign_in_view(console)
         st.stop()
-    if not st.session_state.get(ROUTED_KEY):
-        _to_the_router()
     if account.must_change_password:
         new_password_view(console, account.email)
         st.stop()
@@ -121,9 +123,17 @@ def require_page(file: str) -> SignedIn:
             "console is a manager. For a single-person trial only.]"
         )
     if not may_open(account.role, page):
-        st.error(DENIED, icon=":material/block:")
-        st.stop()
+        refuse(DENIED)
     return account
+
+
+def refuse(message: str) -> NoReturn:
+    """A refused page: why, a way back to Ask, and a stop."""
+    st.error(message, icon=":material/block:")
+    # A page file run alone (AppTest) has no other page to link to.
+    with contextlib.suppress(StreamlitPageNotFoundError):
+        st.page_link(HOME.file, label=f"Back to {HOME.title}", icon=HOME.icon)
+    st.stop()
 
 
 def mark_routed() -> None:

@@ -8,6 +8,7 @@ from typing import TypedDict
 import streamlit as st
 
 from rag.answer import conversation_exchanges, conversation_owner, list_conversations
+from rag.answer.conversations import dated_title, search_conversations
 from rag.auth import MANAGER
 from rag.console import Console
 from rag.text import escape_markdown
@@ -27,19 +28,36 @@ def conversation_sidebar(console: Console, account: SignedIn, state: ChatState) 
     with st.sidebar:
         st.markdown("**Conversations**")
         everyone = manager and st.toggle("Everyone's conversations", key="chat_everyone")
-        past = list_conversations(console.engine, user=None if everyone else account.label, limit=20)
+        words = st.text_input(
+            "Search conversations",
+            key="chat_search",
+            placeholder="Search conversations",
+            label_visibility="collapsed",
+            icon=":material/search:",
+            max_chars=200,
+        ).strip()
+        owner = None if everyone else account.label
+        if words:
+            past = search_conversations(console.engine, user=owner, words=words, limit=20)
+        else:
+            past = list_conversations(console.engine, user=owner, limit=20)
         if not past:
-            st.caption("Your past conversations will be listed here.")
+            st.caption(
+                "No conversation matches." if words else "Your past conversations will be listed here."
+            )
+        timezone = st.context.timezone  # the browser's; None in tests and old browsers: UTC
         for c in past:
-            # A title is the first question: an agent's words, in a manager's sidebar too.
-            label = escape_markdown(f"{c.title} · {c.user}" if everyone else c.title)
+            # A title is the first question: an agent's words, in a manager's sidebar too. The date
+            # tells apart conversations that began with the same question.
+            title = dated_title(c, timezone)
+            label = escape_markdown(f"{title} · {c.user}" if everyone else title)
             current = c.id == state["conversation_id"]
             if st.button(
                 label,
                 key=f"conversation-{c.id}",
                 type="primary" if current else "secondary",
                 width="stretch",
-                help=f"{c.questions} question(s), started {c.started_at:%d %b %Y %H:%M}",
+                help=f"{c.questions} question(s)",
             ):
                 _reopen(console, account, state, c.id)
         reviewing = st.session_state.get("chat_reviewing")

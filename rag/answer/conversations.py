@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -79,6 +80,56 @@ def list_conversations(engine: Engine, *, user: str | None, limit: int = 30) -> 
         query = query.where(Conversation.user_name == user)
     with engine.connect() as conn:
         return [ConversationSummary(*row) for row in conn.execute(query.limit(limit))]
+
+
+def search_conversations(
+    engine: Engine, *, user: str | None, words: str, limit: int = 20
+) -> list[ConversationSummary]:
+    """Newest first, the conversations (one person's, or everyone's when `user` is None) whose title
+    or one of whose questions contains `words`, case-insensitively and literally (% and _ too)."""
+    pattern = f"%{_like_escaped(words.strip())}%"
+    asked = (
+        sa.select(Answer.id)
+        .where(Answer.conversation_id == Conversation.id, Answer.question.ilike(pattern, escape="\\"))
+        .correlate(Conversation)
+        .exists()
+    )
+    questions = (
+        sa.select(sa.func.count())
+        .where(Answer.conversation_id == Conversation.id)
+        .correlate(Conversation)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            Conversation.id, Conversation.user_name, Conversation.title, Conversation.created_at, questions
+        )
+        .where(sa.or_(Conversation.title.ilike(pattern, escape="\\"), asked))
+        .order_by(Conversation.created_at.desc())
+        .limit(limit)
+    )
+    if user is not None:
+        query = query.where(Conversation.user_name == user)
+    with engine.connect() as conn:
+        return [ConversationSummary(*row) for row in conn.execute(query)]
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def dated_title(conversation: ConversationSummary, timezone: str | None) -> str:
+    """The title and when the conversation started, in `timezone` (an IANA name; UTC when it is
+    missing or unknown): "Refund policy for annual plans · 3 Dec 14:05"."""
+    try:
+        zone = ZoneInfo(timezone) if timezone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    started = conversation.started_at
+    if started.tzinfo is None:  # stored in UTC
+        started = started.replace(tzinfo=UTC)
+    local = started.astimezone(zone)
+    return f"{conversation.title} · {local.day} {local:%b %H:%M}"
 
 
 def conversation_owner(engine: Engine, conversation_id: uuid.UUID) -> str | None:
