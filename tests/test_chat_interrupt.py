@@ -21,6 +21,7 @@ from rag.console import open_console
 from rag.errors import LimitReached
 from rag.ingest.pipeline import ingest_file
 from rag.settings import load_settings
+from rag.text import escape_markdown
 from tests.fake_openai import FakeOpenAI, serve
 from tests.test_pages import APP, USER, app_env
 
@@ -82,6 +83,6 @@ def test_an_answer_cut_by_a_click_is_logged_as_interrupted_and_limited(
     # The next run shows the cut answer in the history, marked, and refuses a new question.
     at.run()
     assert not at.exception
-    assert any(INTERRUPTED in c.value for c in at.caption)
+    assert any(escape_markdown(INTERRUPTED) in c.value for c in at.caption)
     at.chat_input[0].set_value("And for unopened ones?").run()
     assert [w.value for w in at.warning][-1].startswith("You have asked 1 question in the last minute")

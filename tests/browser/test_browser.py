@@ -306,7 +306,7 @@ def _add_person(page: Page, email: str, role_label: str) -> str:
             page.keyboard.press("Escape")
     option.click()
     form.get_by_role("button", name="Add").click()
-    notice = page.locator('[data-testid="stAlert"]').filter(has_text=f"Added {email}")
+    notice = page.get_by_text(shown(f"Added {email}"))
     expect(notice).to_be_visible(timeout=30_000)
     return notice.inner_text().rsplit(":", 1)[1].strip().strip("`")
 
