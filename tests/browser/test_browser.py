@@ -314,6 +314,7 @@ def _add_person(page: Page, email: str, role_label: str) -> str:
 NAV_TITLES = [
     "Ask",
     "Documents",
+    "Freshness",
     "Evaluate",
     "Overview",
     "Cost",
@@ -325,9 +326,36 @@ NAV_TITLES = [
 ]
 ROLE_PAGES = {
     "agent": {"Ask", "My account"},
-    "knowledge_manager": {"Ask", "Documents", "Evaluate", "My account"},
+    "knowledge_manager": {"Ask", "Documents", "Freshness", "Evaluate", "Unanswered", "My account"},
     "manager": set(NAV_TITLES),
 }
+
+
+def _wait_for_the_run(page: Page) -> None:
+    """Until the page's script has finished drawing (Streamlit marks its app element) and stays so."""
+    finished = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+    for _ in range(2):  # a page may rerun itself once (a cookie, a redirect): wait for that too
+        page.wait_for_selector(finished, timeout=60_000)
+        page.wait_for_timeout(700)
+
+
+def _shoot_every_page(page: Page, role: str) -> None:
+    """Open each page of the role's menu and save how it looks: test-artifacts/pages/<role>-<page>.png."""
+    folder = ARTIFACTS / "pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    heading = page.locator("h1").first
+    for title in [t for t in NAV_TITLES if t in ROLE_PAGES[role]]:
+        before = heading.inner_text() if heading.count() else ""
+        nav.get_by_role("link", name=title, exact=True).click()
+        if not (title == "Ask" and before.startswith("Ask")):  # already there: nothing changes
+            expect(heading).not_to_have_text(before, timeout=30_000)  # every page has its own title
+        _wait_for_the_run(page)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        name = title.lower().replace(" ", "-")
+        page.screenshot(path=str(folder / f"{role}-{name}.png"), full_page=True)
+    nav.get_by_role("link", name="Ask", exact=True).click()
+    expect(page.locator('[data-testid="stChatInput"]')).to_be_visible(timeout=30_000)
 
 
 def _nav_titles(page: Page) -> set[str]:
@@ -357,6 +385,7 @@ def test_each_role_sees_only_its_pages(app_url: str, page: Page, tmp_path: Path)
         "knowledge_manager": _add_person(page, "km@example.com", "Knowledge manager"),
     }
     _shot(page, "6-users")
+    _shoot_every_page(page, "manager")
     _sign_out(page)
 
     for role, email in (("agent", "agent@example.com"), ("knowledge_manager", "km@example.com")):
@@ -373,6 +402,7 @@ def test_each_role_sees_only_its_pages(app_url: str, page: Page, tmp_path: Path)
         if len(ROLE_PAGES[role]) > 1:
             assert _nav_titles(page) == ROLE_PAGES[role]
         _shot(page, f"7-{role}")
+        _shoot_every_page(page, role)
         _sign_out(page)
 
     # A deep link to a manager's page, signed in as an agent: the page never draws.
