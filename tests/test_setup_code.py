@@ -3,10 +3,14 @@ this machine only unless told otherwise."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
 import re
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,26 +20,20 @@ import sqlalchemy as sa
 import streamlit as st
 from sqlalchemy.engine import Engine
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1.element_tree import Widget
 
-from db.engine import make_engine
 from rag.auth.accounts import get_account
 from rag.auth.setup_code import ensure_setup_code, new_setup_code
 from rag.auth.throttle import SignInLimits
 from rag.auth.users import TOO_MANY, WRONG_SETUP_CODE, create_first_manager
 from rag.errors import InvalidInput, SignInRefused
+from tests.test_access import env_for
+from tests.test_auth import rag_cli
+from tests.test_pages import run
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 CODE = re.compile(r"Knowledge Console setup code: ([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}) ")
 LIMITS = SignInLimits(address_max_failures=3)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def first_manager(
@@ -113,23 +111,8 @@ def test_wrong_codes_are_throttled_per_address(engine: Engine) -> None:
 
 
 def test_cli_prints_a_new_code(database_url: str, tmp_path: Path, engine: Engine) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(tmp_path),
-        "EMBEDDING_PROVIDER": "local",
-        "ANSWER_MODE": "offline",
-    }
-
     def setup_code() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "rag", "setup-code"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return rag_cli(database_url, tmp_path, "setup-code")
 
     first, second = setup_code(), setup_code()
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
@@ -143,23 +126,11 @@ def test_cli_prints_a_new_code(database_url: str, tmp_path: Path, engine: Engine
 
 @pytest.fixture
 def fresh_app(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[str]:
-    for name, value in {
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "EMBEDDING_PROVIDER": "local",
-        "ANSWER_MODE": "offline",
-        "AUTH_MODE": "builtin",
-    }.items():
+    for name, value in env_for(database_url, tmp_path / "data").items():
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     yield database_url
     st.cache_resource.clear()
-
-
-def run(target: AppTest | Widget) -> AppTest:
-    at = target.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def test_first_run_form_takes_the_code_printed_in_the_log(
@@ -198,3 +169,29 @@ def test_the_app_listens_on_this_machine_unless_told_otherwise() -> None:
     # The default, overridable by APP_ADDRESS, and by a --server.address among the extra arguments
     # (streamlit takes the last one).
     assert '--server.address "${APP_ADDRESS:-127.0.0.1}" "$@"' in start
+
+
+def test_the_worker_prints_the_code_when_it_starts_on_an_empty_console(
+    database_url: str, tmp_path: Path, engine: Engine
+) -> None:
+    """scripts/run.sh starts the worker first: the code is in the terminal before anyone opens the app."""
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "DATA_DIR": str(tmp_path),
+           "EMBEDDING_PROVIDER": "local", "ANSWER_MODE": "offline"}  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "rag", "worker"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert worker.stderr is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in worker.stderr or ()], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not CODE.search("".join(seen)) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=1))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    [code] = CODE.findall("".join(seen)) or [""]
+    assert code, "no setup code in the worker's log: " + "".join(seen)
+    assert first_manager(engine, code) == "boss@example.com"
