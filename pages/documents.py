@@ -15,7 +15,7 @@ from ui.auth import current_user, require_page
 from ui.console import get_console
 from ui.jobs_panel import announce, jobs_panel
 from ui.tables import Column, Columns, show_table
-from ui.upload_jobs import queued_message
+from ui.upload_jobs import STATE_LABELS, queued_message
 
 REVIEW = {"overdue": "overdue", "due": "due soon", "ok": "up to date"}
 LIBRARY_COLUMNS: Columns = {
@@ -32,14 +32,6 @@ LIBRARY_COLUMNS: Columns = {
     "owner": "Owner",
     "review_by": Column("Review by", "day"),
     "review": "Review",
-}
-OUTCOMES = {
-    "ingested": "Ingested",
-    "replaced": "Replaced",
-    "duplicate": "Duplicate",
-    "rejected": "Rejected",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
 }
 EVENT_COLUMNS: Columns = {
     "created_at": Column("When", "time"),
@@ -159,5 +151,5 @@ events = recent_ingestion_events(console.engine, console.kb)
 if events:
     with st.expander("Recent uploads, including the ones that failed and why"):
         log = pd.DataFrame(events)
-        log["outcome"] = log["outcome"].map(lambda outcome: OUTCOMES.get(outcome, outcome))
+        log["outcome"] = log["outcome"].map(lambda outcome: STATE_LABELS.get(outcome, outcome))
         show_table(log, EVENT_COLUMNS)

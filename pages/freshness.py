@@ -8,7 +8,6 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from rag.errors import ConsoleError
 from rag.library.freshness import (
     DUE_WITHIN_DAYS,
     DocumentFreshness,
@@ -28,6 +27,7 @@ from ui.analytics import period_filter
 from ui.auth import current_user, require_page
 from ui.console import get_console
 from ui.page_registry import DOCUMENTS, may_open
+from ui.refusals import refusal_shown
 from ui.tables import Column, Columns, show_table
 
 NOTICE = "freshness_notice"
@@ -172,21 +172,15 @@ with st.container(border=True):
         f"{chosen.review_by:%d %b %Y} ({when(chosen.days_left)}){reviewed}."
     )
     if st.button("Reviewed, still true", type="primary", icon=":material/verified:", key="reviewed"):
-        try:
+        with refusal_shown():
             next_date = mark_reviewed(engine, kb, chosen.id, user=user)
-        except ConsoleError as exc:
-            st.error(escape_markdown(str(exc)))
-        else:
             done(f"{escape_markdown(chosen.title)}: reviewed, next review by {next_date:%d %b %Y}.")
     left, right = st.columns(2)
     with left:
         owner = st.text_input("Owner", value=chosen.owner, key=f"owner-{chosen.id}")
         if st.button("Change owner", icon=":material/person:"):
-            try:
+            with refusal_shown():
                 set_owner(engine, kb, chosen.id, owner=owner, user=user)
-            except ConsoleError as exc:
-                st.error(escape_markdown(str(exc)))
-            else:
                 done(f"{escape_markdown(chosen.title)} is now owned by {escape_markdown(owner.strip())}.")
     with right:
         new_date = st.date_input(
@@ -197,11 +191,8 @@ with st.container(border=True):
             key=f"review-by-{chosen.id}",
         )
         if st.button("Change review date", icon=":material/event:") and isinstance(new_date, date):
-            try:
+            with refusal_shown():
                 set_review_by(engine, kb, chosen.id, review_by=new_date, user=user)
-            except ConsoleError as exc:
-                st.error(escape_markdown(str(exc)))
-            else:
                 done(f"{escape_markdown(chosen.title)}: review by {new_date:%d %b %Y}.")
 
 st.subheader("Review period")
@@ -213,9 +204,6 @@ st.caption(
 )
 days = st.number_input("Days between reviews", min_value=1, max_value=3650, value=current, step=30)
 if st.button("Save review period", icon=":material/save:", disabled=int(days) == current):
-    try:
+    with refusal_shown():
         moved = set_review_days(engine, kb, int(days), user=user)
-    except ConsoleError as exc:
-        st.error(escape_markdown(str(exc)))
-    else:
         done(f"Review period set to {int(days):,} days; {moved:,} document{'' if moved == 1 else 's'} moved.")

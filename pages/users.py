@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from rag.auth import ROLES, add_user, change_role, list_accounts, set_active, set_password
-from rag.errors import ConsoleError
 from rag.text import escape_markdown
 from ui.api_keys import api_keys_section
 from ui.auth import require_page, role_label
 from ui.console import get_console
+from ui.refusals import refusal_shown
 from ui.tables import Column, Columns, show_table
 
 PEOPLE_COLUMNS: Columns = {
@@ -60,13 +60,10 @@ with st.form("add_user", clear_on_submit=True):
     submitted = st.form_submit_button("Add", type="primary", icon=":material/person_add:")
 if submitted:
     password = _temporary_password() if builtin else None
-    try:
+    with refusal_shown():
         added = add_user(
             console.engine, email, role, actor=account.label, password=password, name=name, temporary=True
         )
-    except ConsoleError as exc:
-        st.error(escape_markdown(str(exc)))
-    else:
         _done(
             f"Added {escape_markdown(added.email)} as {role_label(added.role)}."
             + (f" Temporary password: `{password}`" if password else "")
@@ -97,20 +94,14 @@ if accounts:
     with role_col:
         new_role = st.selectbox("New role", ROLES, index=ROLES.index(person.role), format_func=role_label)
         if st.button("Change role", disabled=new_role == person.role):
-            try:
+            with refusal_shown():
                 change_role(console.engine, person.email, new_role, actor=account.label)
-            except ConsoleError as exc:
-                st.error(escape_markdown(str(exc)))
-            else:
                 _done(f"{shown_email} is now {role_label(new_role)}.")
     with active_col:
         label = "Deactivate" if person.active else "Reactivate"
         if st.button(label, icon=":material/person_off:" if person.active else ":material/person:"):
-            try:
+            with refusal_shown():
                 set_active(console.engine, person.email, not person.active, actor=account.label)
-            except ConsoleError as exc:
-                st.error(escape_markdown(str(exc)))
-            else:
                 _done(f"{shown_email} is {'deactivated' if person.active else 'active again'}.")
     with password_col:
         # A reset signs the account out at once: one's own would vanish with the session.

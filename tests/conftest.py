@@ -57,15 +57,21 @@ def admin_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> str:
+    return migrated_template(admin_url, TEMPLATE)
+
+
+def migrated_template(admin_url: str, name: str) -> str:
+    """Database `name` on the server of `admin_url`, created afresh and migrated: a template for
+    copied_database. Returns its name."""
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)"))
-        conn.execute(sa.text(f"CREATE DATABASE {TEMPLATE}"))
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
     admin.dispose()
-    engine = make_engine(_url_for(admin_url, TEMPLATE))
+    engine = make_engine(_url_for(admin_url, name))
     upgrade(engine)
     engine.dispose()
-    return TEMPLATE
+    return name
 
 
 @pytest.fixture
@@ -73,6 +79,14 @@ def database_url(admin_url: str, template_db: str) -> Iterator[str]:
     """A fresh, migrated database for one test, dropped afterwards."""
     with copied_database(admin_url, template_db) as url:
         yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on `database_url`, disposed afterwards."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @contextlib.contextmanager

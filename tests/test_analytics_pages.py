@@ -16,10 +16,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from db.models import Answer, AnswerSource, Document, ModelCall
-from rag.console import Console, open_console
-from rag.settings import load_settings
+from rag.console import Console
 from rag.text import escape_markdown
-from tests.test_pages import REPO, app_env, run
+from tests.test_pages import REPO, pages_console, run
 
 LATENCY = str(REPO / "pages/analytics_latency.py")
 COST = str(REPO / "pages/analytics_cost.py")
@@ -30,13 +29,7 @@ Page = Callable[[str], AppTest]
 
 @pytest.fixture
 def console(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
-    """The pages' console: its environment is the app's, so a page opened afterwards sees these rows."""
-    env = app_env(database_url, tmp_path / "data")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    console = open_console(load_settings(env, secrets_file=None))
-    yield console
-    console.engine.dispose()
+    yield from pages_console(database_url, tmp_path / "data", monkeypatch)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import contextlib
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,13 +39,6 @@ from tests.conftest import ConsoleFactory, settings_for
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 LIMITS = {"limits": SignInLimits(max_failures=3, lockout_s=300.0), "client_address": "10.0.0.1"}
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def _stored_hash(engine: Engine, email: str) -> str:
@@ -230,25 +223,31 @@ def test_auth_settings_are_validated() -> None:
         settings_for(LOGIN_ADDRESS_WINDOW_SECONDS="0")
 
 
-def test_cli_adds_the_first_manager(database_url: str, tmp_path: Path, engine: Engine) -> None:
+def rag_cli(
+    database_url: str, data_dir: Path, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`python -m rag ARGS` offline on `database_url`, with a bare environment, `stdin` typed in."""
     env = {
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": database_url,
-        "DATA_DIR": str(tmp_path),
+        "DATA_DIR": str(data_dir),
         "EMBEDDING_PROVIDER": "local",
         "ANSWER_MODE": "offline",
     }
+    return subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
+
+def test_cli_adds_the_first_manager(database_url: str, tmp_path: Path, engine: Engine) -> None:
     def users(*args: str, password: str = "") -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "rag", "users", *args],
-            cwd=REPO,
-            env=env,
-            input=password,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return rag_cli(database_url, tmp_path, "users", *args, stdin=password)
 
     added = users("add", "Boss@Example.com", "--role", "manager", password=PASSWORD + "\n")
     assert added.returncode == 0, added.stderr

@@ -32,14 +32,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from db.engine import make_engine
-from db.migrate import upgrade
 from rag.library.documents import NewDocument, store_document
 from rag.library.keyword_index import EXACT_PARTIAL_BUILD, keyword_index_name, textsearch_version
 from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.retrieval.params import RetrievalParams
 from rag.retrieval.search import query_plan, query_values, retrieval_query, retrieve
 from rag.text.chunking import Chunk
-from tests.conftest import copied_database
+from tests.conftest import copied_database, migrated_template
 from tests.fakes import HashEmbedder
 
 TEXTS = ["kiwi kiwi lemon", "kiwi mango fig grape", "lemon mango", "pear plum melon grape"]
@@ -68,15 +67,7 @@ def textsearch_admin_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def textsearch_template(textsearch_admin_url: str) -> str:
-    admin = sa.create_engine(textsearch_admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {TEXTSEARCH_TEMPLATE}"))
-    admin.dispose()
-    url = sa.engine.make_url(textsearch_admin_url).set(database=TEXTSEARCH_TEMPLATE)
-    engine = make_engine(url.render_as_string(hide_password=False))
-    upgrade(engine)
-    engine.dispose()
-    return TEXTSEARCH_TEMPLATE
+    return migrated_template(textsearch_admin_url, TEXTSEARCH_TEMPLATE)
 
 
 @pytest.fixture
@@ -89,11 +80,9 @@ def textsearch_engine(textsearch_admin_url: str, textsearch_template: str) -> It
 
 
 @pytest.fixture
-def portable_engine(database_url: str) -> Iterator[Engine]:
+def portable_engine(engine: Engine) -> Engine:
     """A fresh database on the default embedded server, which has no pg_textsearch."""
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
+    return engine
 
 
 def fruit(

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import streamlit as stc
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
-from streamlit.testing.v1 import AppTest
 
 from db.models import Answer, Conversation
-from rag.console import Console, open_console
-from rag.settings import load_settings
+from rag.console import Console
 from rag.text import escape_markdown
 from rag.text.literal_markdown import WORD_JOINER
-from tests.test_pages import APP, USER, app_env, run
+from tests.test_pages import USER, open_page, pages_console, run
 
 HOSTILE = "**bold** ![x](https://evil.example/p.png) [click](https://evil.example) <b>hi</b> :red[alarm]"
 HOSTILE_FILE = "[x](https://evil.example).md"
@@ -113,21 +110,7 @@ def test_the_hostile_question_shows_its_characters_not_a_link_or_image() -> None
 
 @pytest.fixture
 def console(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
-    """The pages' console (sign-in off: a manager); a page opened afterwards sees its rows."""
-    env = app_env(database_url, tmp_path / "data")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    console = open_console(load_settings(env, secrets_file=None))
-    yield console
-    console.engine.dispose()
-    stc.cache_resource.clear()
-
-
-def open_page(script: str) -> AppTest:
-    """The page through the router (app.py), as a browser gets it."""
-    stc.cache_resource.clear()
-    at = run(AppTest.from_file(APP, default_timeout=120))
-    return run(at.switch_page(script))
+    yield from pages_console(database_url, tmp_path / "data", monkeypatch)
 
 
 def add_question(console: Console, question: str, *, user: str = "agent@example.com") -> None:

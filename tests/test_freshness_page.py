@@ -12,12 +12,11 @@ import streamlit as stc
 from streamlit.testing.v1 import AppTest
 
 from rag.auth.audit import audit_entries
-from rag.console import Console, open_console
+from rag.console import Console
 from rag.ingest.pipeline import ingest_file
 from rag.library.freshness import document_freshness, set_review_by, today_utc
-from rag.settings import load_settings
 from rag.text import escape_markdown
-from tests.test_pages import APP, USER, app_env, button, run, table
+from tests.test_pages import APP, USER, button, open_page, pages_console, run, table
 
 OVEN = b"# Oven\n\nThe oven preheats to 220 degrees in ten minutes."
 FRIDGE = b"# Fridge\n\nThe fridge keeps food at 4 degrees."
@@ -25,20 +24,7 @@ FRIDGE = b"# Fridge\n\nThe fridge keeps food at 4 degrees."
 
 @pytest.fixture
 def console(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
-    """The pages' console (sign-in off: a manager); a page opened afterwards sees its rows."""
-    env = app_env(database_url, tmp_path / "data")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    console = open_console(load_settings(env, secrets_file=None))
-    yield console
-    console.engine.dispose()
-    stc.cache_resource.clear()
-
-
-def open_freshness() -> AppTest:
-    stc.cache_resource.clear()
-    at = run(AppTest.from_file(APP, default_timeout=120))
-    return run(at.switch_page("pages/freshness.py"))
+    yield from pages_console(database_url, tmp_path / "data", monkeypatch)
 
 
 def ids(console: Console) -> dict[str, int]:
@@ -46,7 +32,7 @@ def ids(console: Console) -> dict[str, int]:
 
 
 def test_an_empty_library_says_where_to_start(console: Console) -> None:
-    at = open_freshness()
+    at = open_page("pages/freshness.py")
     assert [t.value for t in at.title] == ["Document freshness"]
     assert any("The library is empty" in i.value for i in at.info)
 
@@ -60,7 +46,7 @@ def test_due_documents_are_listed_and_reviewed_still_true_moves_the_date(console
         console.engine, console.kb, oven, review_by=today - timedelta(days=3), user="km@example.com"
     )
 
-    at = open_freshness()
+    at = open_page("pages/freshness.py")
     due = table(at, "Cited (answers in period)")
     assert list(due["File"]) == ["oven.md"]  # the fridge is not due for 180 days
     assert list(due["Status"]) == ["Overdue"] and list(due["When"]) == ["3 days overdue"]
@@ -86,7 +72,11 @@ def test_due_documents_are_listed_and_reviewed_still_true_moves_the_date(console
 
 def test_owner_review_date_and_period_are_changed_from_the_page(console: Console) -> None:
     assert ingest_file(console, "oven.md", OVEN, user="km@example.com").ok
-    at = open_freshness()
+    at = open_page("pages/freshness.py")
+    next(t for t in at.text_input if t.label == "Owner").set_value("  ")
+    run(button(at, "Change owner").click())  # refused: the reason shown on the page, nothing changed
+    assert [e.value for e in at.error] == [escape_markdown("Name the document's owner.")]
+    assert [d.owner for d in document_freshness(console.engine, console.kb)] == ["km@example.com"]
     next(t for t in at.text_input if t.label == "Owner").set_value("grace@example.com")
     run(button(at, "Change owner").click())
     owned = f"now owned by {escape_markdown('grace@example.com')}"

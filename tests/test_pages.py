@@ -23,11 +23,12 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, Widget
 
 from rag.answer.not_known import NOT_KNOWN
-from rag.console import Console
+from rag.console import Console, open_console
 from rag.errors import ModelError
 from rag.ingest.batch import sample_files
 from rag.ingest.worker import run_worker
 from rag.providers.embedder import Embedder, EmbeddingBatch
+from rag.settings import load_settings
 from rag.text import escape_markdown
 from tests.conftest import copied_database
 from tests.sample_files import make_pdf
@@ -64,6 +65,25 @@ def run(target: AppTest | Widget) -> AppTest:
     at = target.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
+
+
+def pages_console(database_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+    """For a fixture to `yield from`: the pages' console (sign-in off: a manager). Its environment is
+    the app's, so a page opened afterwards sees its rows."""
+    env = app_env(database_url, data_dir)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    console = open_console(load_settings(env, secrets_file=None))
+    yield console
+    console.engine.dispose()
+    st.cache_resource.clear()
+
+
+def open_page(script: str) -> AppTest:
+    """The page through the router (app.py), as a browser gets it, with the app's resources afresh."""
+    st.cache_resource.clear()
+    at = run(AppTest.from_file(APP, default_timeout=120))
+    return run(at.switch_page(script))
 
 
 def button(at: AppTest, label: str) -> Button:
@@ -518,9 +538,7 @@ def test_thumbs_down_asks_why_and_is_stored_with_the_answer(open_app: OpenApp, l
 
 
 def test_analytics_pages_show_demo_traffic_only_when_asked(open_app: OpenApp, library_copy: str) -> None:
-    from rag.console import open_console
     from rag.demo import generate_demo_data
-    from rag.settings import load_settings
 
     at = run(open_app(library_copy))
     console = open_console(load_settings(secrets_file=None))  # the app's settings, from the environment

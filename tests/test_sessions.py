@@ -5,7 +5,7 @@ processes: tests/browser/test_sessions.py.)"""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -33,13 +33,6 @@ PASSWORD = "correct horse battery"
 NEW = "a brand new passphrase"
 HOURS = 12.0
 LIMITS = SignInLimits(max_failures=3, lockout_s=300.0, address_max_failures=5, address_window_s=900.0)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def _person(engine: Engine, email: str = "ana@example.com", *, temporary: bool = False) -> str:

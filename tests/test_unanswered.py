@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import streamlit as stc
 from streamlit.testing.v1 import AppTest
 
 from db.models import Answer
@@ -28,14 +27,13 @@ from rag.answer.feedback import record_feedback
 from rag.answer.pipeline import prepare, stream
 from rag.auth import add_user
 from rag.auth.audit import audit_entries
-from rag.console import Console, open_console
+from rag.console import Console
 from rag.ingest.pipeline import ingest_file
 from rag.providers.extractive import ExtractiveGenerator
 from rag.providers.local_embedder import LocalEmbedder
-from rag.settings import load_settings
 from rag.text import escape_markdown
 from tests.conftest import ConsoleFactory
-from tests.test_pages import APP, USER, app_env, button, run, table
+from tests.test_pages import USER, button, open_page, pages_console, run, table
 
 SECURITY = (
     b"# Account security\n\n"
@@ -219,14 +217,7 @@ STATES = {  # question -> how many times it was asked; each a group in its own s
 
 @pytest.fixture
 def page_console(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
-    """The pages' console; a page opened afterwards sees its rows."""
-    env = app_env(database_url, tmp_path / "data")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    console = open_console(load_settings(env, secrets_file=None))
-    yield console
-    console.engine.dispose()
-    stc.cache_resource.clear()
+    yield from pages_console(database_url, tmp_path / "data", monkeypatch)
 
 
 def plant(console: Console, question: str, times: int) -> list[int]:
@@ -247,12 +238,6 @@ def plant(console: Console, question: str, times: int) -> list[int]:
         return list(conn.execute(sa.insert(Answer).returning(Answer.id), [row] * times).scalars())
 
 
-def open_unanswered() -> AppTest:
-    stc.cache_resource.clear()
-    at = run(AppTest.from_file(APP, default_timeout=120))
-    return run(at.switch_page("pages/analytics_unanswered.py"))
-
-
 def work_on(at: AppTest, answer_ids: list[int]) -> AppTest:
     """Choose the group of these answers (its key is the smallest id) in "Work on a group"."""
     return run(next(s for s in at.selectbox if s.label == "Work on a group").set_value(min(answer_ids)))
@@ -271,7 +256,7 @@ def states_page(console: Console) -> tuple[AppTest, dict[str, list[int]]]:
         reask_answer_id=ids["How do I export to Excel?"][0],
     )
     resolve_group(engine, ids["Do you offer student discounts?"], user="test", note="Added pricing.md")
-    at = open_unanswered()
+    at = open_page("pages/analytics_unanswered.py")
     run(next(t for t in at.toggle if t.label == "Include resolved groups").set_value(True))
     return at, ids
 
@@ -310,7 +295,7 @@ def test_a_group_is_assigned_to_a_knowledge_manager_from_the_page(page_console: 
     add_user(page_console.engine, "km@example.com", "knowledge_manager", actor="test")
     add_user(page_console.engine, "agent@example.com", "agent", actor="test")
     ids = plant(page_console, "Can I pay by invoice?", 2)
-    at = open_unanswered()
+    at = open_page("pages/analytics_unanswered.py")
     box = next(s for s in at.selectbox if s.label == "Assign to")
     assert box.options == ["km@example.com"]  # agents are not offered
     run(box.set_value("km@example.com"))  # the button is enabled once someone is chosen
@@ -336,7 +321,7 @@ def test_the_right_answer_is_written_for_a_group_and_given_to_the_question(page_
     assert ingest_file(page_console, "export.md", EXPORT, user="km@example.com").ok
     question = "Can I get my data into a spreadsheet?"
     ids = plant(page_console, question, 2)
-    at = open_unanswered()
+    at = open_page("pages/analytics_unanswered.py")
     next(t for t in at.text_area if t.label == "Answer").input(
         "Yes: open Reports, click Export, choose Excel [1]."
     )

@@ -65,6 +65,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for an app or worker process: offline (no OpenAI key, local embeddings) on the
+    embedded database unless `extra` names one, with built-in sign-in."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
+    }
+    env.update(DATA_DIR=str(data_dir), AUTH_MODE="builtin", **extra)
+    return env
+
+
 def _output(proc: subprocess.Popen[bytes], log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")[-4000:] if log.exists() else ""
 
@@ -84,16 +96,29 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Returns once the app at `url` answers /_stcore/health; fails the test, with the end of its
+    log, if it exits first or is not healthy within STARTUP_TIMEOUT_S."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{_output(proc, log)}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s:\n{_output(proc, log)}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
     """A running console on a free local port, offline, with a fresh embedded database."""
     port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
-    }
-    env.update(DATA_DIR=str(tmp_path / "data"), AUTH_MODE="builtin")
+    env = _offline_env(tmp_path / "data")
     log = tmp_path / "streamlit.log"
     cmd = [
         sys.executable,
@@ -125,19 +150,7 @@ def app_url(tmp_path: Path) -> Iterator[str]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{_output(proc, log)}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read().decode().strip() == "ok":
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s:\n{_output(proc, log)}")
-            time.sleep(0.3)
+        _wait_healthy(proc, url, log)
         yield url
     finally:
         _stop(proc)

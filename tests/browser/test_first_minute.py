@@ -8,19 +8,15 @@ No timing assertions beyond "visible eventually": the machine may be busy.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, STARTUP_TIMEOUT_S, _free_port, _output, _stop
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _offline_env, _stop, _wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -41,12 +37,7 @@ new MutationObserver(() => {
 def fresh_app(tmp_path: Path) -> Iterator[str]:
     """`streamlit run app.py` on a fresh embedded database, offline; yields once /_stcore/health answers."""
     port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
-    }
-    env.update(DATA_DIR=str(tmp_path / "data"), AUTH_MODE="builtin")
+    env = _offline_env(tmp_path / "data")
     log = tmp_path / "streamlit.log"
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     with log.open("wb") as out:
@@ -55,19 +46,7 @@ def fresh_app(tmp_path: Path) -> Iterator[str]:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{_output(proc, log)}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read().decode().strip() == "ok":
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s:\n{_output(proc, log)}")
-            time.sleep(0.2)
+        _wait_healthy(proc, url, log)
         yield url
         assert "Inotify" not in log.read_text(encoding="utf-8", errors="replace")  # no file watcher
     finally:

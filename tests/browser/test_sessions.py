@@ -9,12 +9,9 @@ replica behind a load balancer) and drives them with headless Chromium through P
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,9 +24,10 @@ from tests.browser.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     REPO,
-    STARTUP_TIMEOUT_S,
     _free_port,
+    _offline_env,
     _stop,
+    _wait_healthy,
     shown,
 )
 
@@ -42,12 +40,7 @@ COOKIE = "kc_session"
 
 def _start(database_url: str, tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("OPENAI_API_KEY", "DATABASE_URL", "ANSWER_MODE", "EMBEDDING_PROVIDER")
-    }
-    env.update(DATABASE_URL=database_url, DATA_DIR=str(tmp_path / "data"), AUTH_MODE="builtin")
+    env = _offline_env(tmp_path / "data", DATABASE_URL=database_url)
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
     cmd += ["--server.port", str(port), "--server.address", "127.0.0.1"]
     cmd += ["--browser.gatherUsageStats", "false"]
@@ -56,24 +49,6 @@ def _start(database_url: str, tmp_path: Path, name: str) -> tuple[subprocess.Pop
             cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"streamlit exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.read().decode().strip() == "ok":
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s")
-        time.sleep(0.3)
 
 
 @pytest.fixture
