@@ -5,7 +5,7 @@ Streamlit reads cookies (`st.context.cookies`) but cannot set them, so a `<scrip
 depends only on what it writes: rendered again unchanged, Streamlit does not run it again.
 
 A cookie written by JavaScript cannot be HttpOnly; server-side revocation and expiry,
-SameSite=Strict and sanitised content are what stand in for that (README, "Sessions").
+SameSite=Strict and sanitised content are what stand in for that (docs/security.md, "Sessions").
 """
 
 from __future__ import annotations
