@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from rag.answer.curated import write_curated_answer
 from rag.answer.not_known import NOT_KNOWN
+from rag.console import open_console
+from rag.library.documents import list_documents
+from rag.settings import load_settings
 from tests.sample_files import make_pdf
 from tests.workers import all_ended, jobs, running_workers, scalar, wait_until, worker_env
 
@@ -259,3 +263,29 @@ def test_sync_keeps_the_library_in_step_with_a_folder(database_url: str, tmp_pat
         assert len(jobs(db)) == 4  # three, then only the changed file
     finally:
         db.dispose()
+
+
+def test_ask_says_when_the_answer_is_a_curated_one(database_url: str, tmp_path: Path) -> None:
+    manual = tmp_path / "oven.md"
+    manual.write_text("# Orbital kitchen oven manual\n\nThe oven preheats to 220 degrees Celsius.\n")
+    assert run_cli(database_url, tmp_path / "data", "ingest", str(manual)).returncode == 0
+    env = {"DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data"), "EMBEDDING_PROVIDER": "local",
+           "ANSWER_MODE": "offline"}  # fmt: skip
+    console = open_console(load_settings(env, secrets_file=None))
+    try:
+        [document] = list_documents(console.engine, console.kb)
+        write_curated_answer(
+            console,
+            question="How hot does the oven preheat?",
+            answer="To 220 degrees Celsius [1].",
+            document_ids=[document.id],
+            author="km@example.com",
+        )
+    finally:
+        console.engine.dispose()
+    asked = run_cli(database_url, tmp_path / "data", "ask", "How hot does the oven preheat?", "--json")
+    result = json.loads(asked.stdout)
+    assert (result["answer"], result["curated_by"]) == ("To 220 degrees Celsius [1].", "km@example.com")
+    assert result["curated_at"] is not None
+    shown = run_cli(database_url, tmp_path / "data", "ask", "How hot does the oven preheat?").stdout
+    assert "(curated answer by km@example.com, " in shown

@@ -310,6 +310,8 @@ def _ask(console: Console, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_answer_json(result), ensure_ascii=False))
         return 0
+    if result.curated_by:
+        print(f"(curated answer by {result.curated_by}, {result.curated_at:%Y-%m-%d})")
     if result.error:
         print(f"\n(warning: {result.error})")
     for p in result.passages:
@@ -330,6 +332,8 @@ def _answer_json(result: Answer) -> dict[str, object]:
         "answer_id": result.answer_id,
         "conversation_id": str(result.conversation_id),
         "cached_at": result.cached_at.isoformat() if result.cached_at else None,
+        "curated_by": result.curated_by,  # a knowledge manager's curated answer (rag/answer/curated.py)
+        "curated_at": result.curated_at.isoformat() if result.curated_at else None,
         "sources": [
             {
                 "number": p.number,
