@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy.pool import QueuePool
 
 from rag.analytics import Period, cost_totals, invalidate_rollups
 from rag.answer.cache import CacheScope, find_similar, normalise_question, remember
+from rag.answer.conversations import conversation_exchanges
 from rag.answer.not_known import NOT_KNOWN
 from rag.answer.pipeline import Answer, prepare, stream
 from rag.console import Console, open_console
@@ -83,6 +85,10 @@ def test_a_repeated_question_is_answered_from_the_cache_and_logged_as_a_hit(setu
     assert [p.chunk_id for p in again.passages] == [p.chunk_id for p in first.passages]
     assert first.cached_at is None and again.cached_at is not None
     assert again.answer_id != first.answer_id and again.conversation_id != first.conversation_id
+    # Reopened later, the conversation still says the answer came from the cache, and since when.
+    [reopened] = conversation_exchanges(console.engine, again.conversation_id)
+    assert reopened.cached_at and again.cached_at and reopened.curated_by is None
+    assert abs(reopened.cached_at - again.cached_at) < timedelta(seconds=5)  # the original, when it ended
     with console.engine.connect() as conn:
         rows = conn.execute(
             sa.text(

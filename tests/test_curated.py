@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from rag.analytics.period import Period
 from rag.analytics.resolution import curated_share, curated_share_by_day
+from rag.answer.conversations import conversation_exchanges
 from rag.answer.curated import list_curated_answers, withdraw_curated_answer, write_curated_answer
 from rag.answer.pipeline import Answer, prepare, stream
 from rag.auth.audit import audit_entries
@@ -68,6 +69,12 @@ def test_a_paraphrase_gets_the_curated_answer_marked_and_logged(console: Console
     assert result.answer == CURATED and result.answered and result.confidence == "high"
     assert (result.curated_answer_id, result.curated_by) == (curated_id, "grace")
     assert result.curated_at is not None and result.cached_at is None
+    [reopened] = conversation_exchanges(console.engine, result.conversation_id)  # the marker stays
+    assert (reopened.curated_by, reopened.curated_at, reopened.cached_at) == (
+        "grace",
+        result.curated_at,
+        None,
+    )
     assert [(p.number, p.document) for p in result.passages] == [(1, "Pricing")] and result.cited == {1}
     with console.engine.connect() as conn:
         row = conn.execute(

@@ -85,9 +85,9 @@ def shown_exchange(exchange: PastExchange) -> ShownAnswer:
         "incomplete": exchange.incomplete,
         "removed_citations": exchange.removed_citations,
         "answer_id": exchange.answer_id,
-        "cached_at": None,
-        "curated_by": None,
-        "curated_at": None,
+        "cached_at": exchange.cached_at,
+        "curated_by": exchange.curated_by,
+        "curated_at": exchange.curated_at,
         "state": exchange.state,
         "confidence": exchange.confidence,
     }

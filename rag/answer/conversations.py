@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 
-from db.models import Answer, AnswerSource, Conversation
+from db.models import Answer, AnswerSource, Conversation, CuratedAnswer
 from rag.answer.citations import removed_in_note
 from rag.providers.generator import Turn
 from rag.retrieval.passage import Passage
@@ -63,6 +64,9 @@ class PastExchange:
     cited: set[int]
     state: str = "done"  # in_progress (another tab is still answering), done, failed, interrupted
     confidence: str | None = None  # high, low (answered from weak evidence), None: not answered
+    cached_at: datetime | None = None  # from the answer cache: when the original answer was written
+    curated_by: str | None = None  # a curated answer: who wrote it, and when
+    curated_at: datetime | None = None
 
 
 def list_conversations(engine: Engine, *, user: str | None, limit: int = 30) -> list[ConversationSummary]:
@@ -142,6 +146,7 @@ def conversation_owner(engine: Engine, conversation_id: uuid.UUID) -> str | None
 
 def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[PastExchange]:
     """Every exchange of a conversation, oldest first, with the passages as they were retrieved."""
+    original = aliased(Answer)
     with engine.connect() as conn:
         answers = conn.execute(
             sa.select(
@@ -154,7 +159,12 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
                 Answer.error,
                 Answer.state,
                 Answer.confidence,
+                sa.func.coalesce(original.finished_at, original.created_at).label("cached_at"),
+                CuratedAnswer.author.label("curated_by"),
+                CuratedAnswer.created_at.label("curated_at"),
             )
+            .outerjoin(original, sa.and_(Answer.cache_hit, original.id == Answer.cached_from))
+            .outerjoin(CuratedAnswer, CuratedAnswer.id == Answer.curated_answer_id)
             .where(Answer.conversation_id == conversation_id)
             .order_by(Answer.created_at, Answer.id)
         ).all()
@@ -192,6 +202,9 @@ def conversation_exchanges(engine: Engine, conversation_id: uuid.UUID) -> list[P
             cited={s.number for s in by_answer.get(a.id, []) if s.cited},
             state=a.state,
             confidence=a.confidence,
+            cached_at=a.cached_at,
+            curated_by=a.curated_by,
+            curated_at=a.curated_at,
         )
         for a in answers
     ]
