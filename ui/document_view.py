@@ -8,8 +8,7 @@ original file while it is still kept, else the document's text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, datetime, tzinfo
 
 import streamlit as st
 
@@ -19,18 +18,10 @@ from rag.console import Console
 from rag.retrieval import Passage
 from rag.text import escape_markdown
 from ui.downloads import file_download
+from ui.tables import reader_timezone
 
 CONTEXT_CHUNKS = 2  # chunks shown before and after the cited one
 _MIME = {"pdf": "application/pdf", "html": "text/html", "markdown": "text/markdown", "csv": "text/csv"}
-
-
-def local_zone() -> tzinfo:
-    """The person's time zone as their browser reports it; UTC when it does not."""
-    name = st.context.timezone
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
 
 
 def human_time(when: datetime, zone: tzinfo) -> str:
@@ -74,7 +65,7 @@ def _document_dialog(console: Console, passage: Passage, document: SourceDocumen
     cited = chunks[at] if at is not None else None
     st.markdown(f"**{escape_markdown(document.title)}** ({escape_markdown(document.filename)})")
     where = escape_markdown(where_cited(document, cited, passage))
-    st.caption(f"Cited at {where}. {document_facts(document, local_zone())}")
+    st.caption(f"Cited at {where}. {document_facts(document, reader_timezone())}")
     _download(console, document, chunks, cited)
     whole = st.toggle("Whole document", key=f"whole-{document.id}-{passage.chunk_id}")
     if at is None:

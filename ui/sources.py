@@ -18,7 +18,8 @@ from rag.console import Console
 from rag.library.freshness import sources_past_review
 from rag.retrieval import Passage
 from rag.text import escape_markdown, sentence_starts
-from ui.document_view import document_facts, human_date, local_zone, open_document_button
+from ui.document_view import document_facts, human_date, open_document_button
+from ui.tables import reader_timezone
 
 PREVIEW_CHARS = 300  # a passage nothing was matched in: its opening, the rest a click away
 CONTEXT_SENTENCES = 1  # shown either side of the cited ones
@@ -35,7 +36,7 @@ class _Sources:
         self.overdue = sources_past_review(console.engine, ids)
         self.texts = chunk_texts(console.engine, [p.chunk_id for p in passages])
         self.citing = citing_sentences(answer_text)
-        self.zone: tzinfo = local_zone()
+        self.zone: tzinfo = reader_timezone()
 
 
 def render_sources(

@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, Literal, TypeAlias, assert_never
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
 
+from rag.text import zone_named
 from ui.downloads import csv_download
 
 # What a column holds, which decides how it is shown:
@@ -62,11 +63,7 @@ Columns: TypeAlias = Mapping[str, str | Column]
 
 def reader_timezone() -> tzinfo:
     """The browser's time zone (IANA name); UTC when it is unknown, as in tests."""
-    name = st.context.timezone
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    return zone_named(st.context.timezone)
 
 
 def local_times(values: pd.Series, zone: tzinfo) -> pd.Series:

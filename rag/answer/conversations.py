@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -16,6 +15,7 @@ from db.models import Answer, AnswerSource, Conversation, CuratedAnswer
 from rag.answer.citations import removed_in_note
 from rag.providers.generator import Turn
 from rag.retrieval.passage import Passage
+from rag.text import zone_named
 
 
 def start_conversation(engine: Engine, *, user: str, title: str) -> uuid.UUID:
@@ -125,10 +125,7 @@ def _like_escaped(text: str) -> str:
 def dated_title(conversation: ConversationSummary, timezone: str | None) -> str:
     """The title and when the conversation started, in `timezone` (an IANA name; UTC when it is
     missing or unknown): "Refund policy for annual plans · 3 Dec 14:05"."""
-    try:
-        zone = ZoneInfo(timezone) if timezone else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = UTC
+    zone = zone_named(timezone)
     started = conversation.started_at
     if started.tzinfo is None:  # stored in UTC
         started = started.replace(tzinfo=UTC)

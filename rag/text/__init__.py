@@ -11,6 +11,7 @@ from rag.text.chunking import Chunk, chunk_sections, joined_text
 from rag.text.literal_markdown import escape_markdown
 from rag.text.sentences import sentence_starts, split_sentences
 from rag.text.spreadsheet import csv_bytes
+from rag.text.time_zones import zone_named
 from rag.text.tokens import count_tokens, encoding
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "joined_text",
     "sentence_starts",
     "split_sentences",
+    "zone_named",
 ]
