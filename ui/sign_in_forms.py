@@ -3,17 +3,14 @@ and changing one's own password (chosen freely, or forced after a temporary one)
 
 from __future__ import annotations
 
-import sys
-
 import streamlit as st
 
 from rag.auth import (
+    announce_setup_code,
     change_own_password,
     create_first_manager,
-    ensure_setup_code,
     get_account,
     oidc_refusal,
-    setup_code_message,
     sign_in,
     user_count,
 )
@@ -61,8 +58,7 @@ def _password_form(console: Console) -> None:
 
 
 def _first_run_form(console: Console) -> None:
-    if (code := ensure_setup_code(console.engine)) is not None:
-        print(setup_code_message(code), file=sys.stderr, flush=True)  # the server's log: its only copy
+    announce_setup_code(console.engine)
     st.subheader("Create the first manager account")
     st.write(
         "There are no accounts yet. The account created here is a manager: it can add the other "

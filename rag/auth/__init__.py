@@ -26,7 +26,7 @@ from rag.auth.sessions import (
     revoke_session,
     session_account,
 )
-from rag.auth.setup_code import ensure_setup_code, new_setup_code, setup_code_message
+from rag.auth.setup_code import announce_setup_code, ensure_setup_code, new_setup_code, setup_code_message
 from rag.auth.throttle import SignInLimits
 from rag.auth.users import (
     add_user,
@@ -51,6 +51,7 @@ __all__ = [
     "AuditRecord",
     "SignInLimits",
     "add_user",
+    "announce_setup_code",
     "audit_entries",
     "change_own_password",
     "change_role",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import sys
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -50,6 +51,13 @@ def ensure_setup_code(engine: Engine) -> str | None:
         if conn.execute(live).first() is not None:
             return None
         return _issue(conn)
+
+
+def announce_setup_code(engine: Engine) -> None:
+    """Print a new code to the server's log (stderr) when `ensure_setup_code` issues one: the log is
+    its only copy. The worker does it at start, the app when it shows the first-run form."""
+    if (code := ensure_setup_code(engine)) is not None:
+        print(setup_code_message(code), file=sys.stderr, flush=True)
 
 
 def setup_code_matches(conn: Connection, code: str, now: datetime) -> bool:

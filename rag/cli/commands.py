@@ -17,7 +17,7 @@ from rag.analytics import roll_up_closed_days
 from rag.analytics.gap_loop import recheck_gaps
 from rag.answer import Answer, close_abandoned_answers, prepare, stream
 from rag.api import serve
-from rag.auth import ensure_setup_code, setup_code_message
+from rag.auth import announce_setup_code
 from rag.cli.users import add_users_parser
 from rag.console import Console, database_label, open_console
 from rag.demo import generate_demo_data, remove_demo_data
@@ -144,17 +144,12 @@ def _sync(console: Console, args: argparse.Namespace) -> int:
 def _worker(console: Console, args: argparse.Namespace) -> int:
     concurrency = args.concurrency or console.settings.worker_concurrency
     print(f"worker: {concurrency} job(s) at once on {database_label(console)}; Ctrl-C stops", file=sys.stderr)
-    announce_setup_code(console)
+    # On an empty console the setup code goes to the terminal at start, as Jupyter prints its token:
+    # scripts/run.sh starts the worker first, before anyone opens the app.
+    if console.settings.auth_mode == "builtin":
+        announce_setup_code(console.engine)
     run_worker(console, concurrency=concurrency, periodic=worker_periodic_jobs(console.settings))
     return 0
-
-
-def announce_setup_code(console: Console) -> None:
-    """On an empty console, print the first-run form's setup code at start, as Jupyter prints its
-    token: `scripts/run.sh` starts the worker first, so the code is in the terminal before anyone
-    opens the app. Once printed it is not printed again (only its hash is kept)."""
-    if console.settings.auth_mode == "builtin" and (code := ensure_setup_code(console.engine)) is not None:
-        print(setup_code_message(code), file=sys.stderr)
 
 
 def _api(console: Console, args: argparse.Namespace) -> int:
