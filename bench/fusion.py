@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import sqlalchemy as sa
 
 from bench.retrieval_corpus import load_real_corpus
 from bench.retrieval_quality import CachedEmbedder, console_with
@@ -28,7 +27,7 @@ from rag.evaluation.beir import BeirDataset, load_beir
 from rag.evaluation.corpus import document_ids, open_eval_console, sync_corpus
 from rag.evaluation.metrics import ndcg_at_k, recall_at_k
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import query_values, retrieval_query
+from rag.retrieval.search import query_values, retrieval_query, set_scan
 
 DEFAULT_COLLECTIONS = [Path("/work/shared/data/scifact"), Path("data/bench/cranfield")]
 
@@ -60,8 +59,7 @@ def collect(folder: Path, cache: Path, depth: int) -> list[Query]:
         queries = dataset.judged_queries()
         vectors = embedder.embed([text for _, text in queries]).vectors
         with c.engine.begin() as conn:
-            conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(0)}"))
+            set_scan(conn, c.kb, params)  # as retrieve
             for (qid, text), vector in zip(queries, vectors, strict=True):
                 # Every candidate of both legs: up to 2 x depth rows.
                 values = {**query_values(c.kb, text, vector, params), "k": 2 * depth}

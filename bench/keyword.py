@@ -37,7 +37,7 @@ from rag.library.indexes import ensure_vector_index
 from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.providers.embedder import EmbeddingBatch
 from rag.retrieval.params import CANDIDATE_POSTINGS, RetrievalParams
-from rag.retrieval.search import query_values, retrieval_query
+from rag.retrieval.search import query_values, retrieval_query, set_scan
 
 VOCABULARY = 100_000
 WORDS_PER_CHUNK = 60
@@ -162,16 +162,18 @@ def grow(engine: Engine, kb: KnowledgeBaseRef, have: int, size: int) -> float:
 
 
 def run(
-    engine: Engine, statement: sa.TextClause, values: list[dict[str, object]], params: RetrievalParams
+    engine: Engine,
+    kb: KnowledgeBaseRef,
+    statement: sa.TextClause,
+    values: list[dict[str, object]],
+    params: RetrievalParams,
 ) -> tuple[list[float], list[list[int]]]:
     """Each question's statement as `retrieve` runs it; returns seconds and the ranked chunk ids."""
     times, ids = [], []
     for i, v in enumerate([*values[:WARMUP], *values]):
         started = time.perf_counter()
         with engine.begin() as conn:
-            conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            chunks = conn.execute(sa.text("SELECT max(chunk_count) FROM knowledge_bases")).scalar() or 0
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(chunks)}"))  # as retrieve
+            set_scan(conn, kb, params)  # as retrieve
             rows = conn.execute(statement, v).all()
         if i >= WARMUP:
             times.append(time.perf_counter() - started)
@@ -196,13 +198,13 @@ def measure(
         values = [query_values(kb, t, v, params) for t, v in zip(texts, vectors, strict=True)]
         extra = {"common": COMMON_SHARE, "common_floor": COMMON_FLOOR}
         old_times, old_ids = run(
-            engine, baseline_query(kb, mode), [{**v, **extra} for v in values[:old]], params
+            engine, kb, baseline_query(kb, mode), [{**v, **extra} for v in values[:old]], params
         )
         timings.append(timing(size, "old", mode, old_times))
         print(_line(timings[-1]), file=sys.stderr)
         for budget in budgets:
             budgeted = [{**v, "postings": budget} for v in values]
-            new_times, new_ids = run(engine, retrieval_query(kb, mode), budgeted, params)
+            new_times, new_ids = run(engine, kb, retrieval_query(kb, mode), budgeted, params)
             timings.append(timing(size, f"new ({budget:,})", mode, new_times))
             timings.append(timing(size, f"new ({budget:,}), first {old}", mode, new_times[:old]))
             print(_line(timings[-2]), file=sys.stderr)

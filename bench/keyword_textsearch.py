@@ -113,7 +113,7 @@ def measure(
         params = RetrievalParams(mode=mode, k=10)
         for path, ref in paths.items():
             values = [query_values(ref, t, v, params) for t, v in zip(texts, vectors, strict=True)]
-            times, ids = run(engine, retrieval_query(ref, mode), values, params)
+            times, ids = run(engine, ref, retrieval_query(ref, mode), values, params)
             timings.append(timing(size, path, mode, times))
             print(_line(timings[-1]), file=sys.stderr)
             if mode == "keyword":

@@ -38,7 +38,7 @@ from rag.library.indexes import HNSW_EF_CONSTRUCTION, HNSW_M, INDEX_TYPES, index
 from rag.library.knowledge_bases import KnowledgeBaseRef, open_knowledge_base
 from rag.providers.local_embedder import LocalEmbedder
 from rag.retrieval.params import RetrievalParams
-from rag.retrieval.search import query_plan, retrieve
+from rag.retrieval.search import query_plan, retrieve, set_scan
 
 K = 10
 WARMUP = 20  # queries run before timing, so the index is read from memory as in a busy console
@@ -154,9 +154,7 @@ def uses_index(
 ) -> bool:
     """Whether PostgreSQL plans the chat's statement with the knowledge base's HNSW index."""
     with engine.begin() as conn:
-        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        chunks = conn.execute(sa.text("SELECT max(chunk_count) FROM knowledge_bases")).scalar() or 0
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(chunks)}"))  # as retrieve
+        set_scan(conn, kb, params)  # as retrieve
         return any(index_name(kb.id) in line for line in query_plan(conn, kb, text, vector, params))
 
 

@@ -44,9 +44,7 @@ def retrieve(
     best: dict[int, sa.Row[tuple[object, ...]]] = {}
     sql = retrieval_query(kb, params.mode)
     with engine.begin() as conn:
-        # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
-        conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(_chunk_count(conn, kb))}"))
+        set_scan(conn, kb, params)
         for text, vector in zip(queries, query_vectors, strict=True):
             values = query_values(kb, text, vector, params)
             for row in conn.execute(sql, values):
@@ -68,6 +66,13 @@ def retrieve(
         )
         for i, r in enumerate(ranked, start=1)
     ]
+
+
+def set_scan(conn: Connection, kb: KnowledgeBaseRef, params: RetrievalParams) -> None:
+    """The HNSW scan settings of the retrieval statement, for the rest of `conn`'s transaction."""
+    # Iterative scans keep the index returning `depth` rows even when rows are filtered out.
+    conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {params.ef_search_for(_chunk_count(conn, kb))}"))
 
 
 def _chunk_count(conn: Connection, kb: KnowledgeBaseRef) -> int:
